@@ -1,0 +1,160 @@
+//! The `twoliter` binary run as a user would, against this repository's project and a broken one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn twoliter(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twoliter"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("TWOLITER_PROJECT_PATH")
+        .env_remove("TWOLITER_ARCH")
+        .output()
+        .expect("the twoliter binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn check_passes_on_the_repository_from_a_subdirectory() {
+    // Discovery walks up from the current directory.
+    let out = twoliter(&repo_root().join("variants/metal-dev"), &["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no problems"), "{}", stdout(&out));
+}
+
+#[test]
+fn variant_list_json_lists_every_variant() {
+    let out = twoliter(&repo_root(), &["variant", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = list.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    for name in [
+        "aws-k8s-1.24",
+        "aws-k8s-1.32-nvidia",
+        "aws-ecs-1",
+        "aws-ecs-2-nvidia",
+        "vmware-k8s-1.28",
+        "vmware-k8s-1.32",
+        "metal-dev",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert_eq!(names.len(), 28);
+    let nvidia = list
+        .iter()
+        .find(|v| v["name"] == "aws-k8s-1.31-nvidia")
+        .unwrap();
+    assert_eq!(nvidia["flavor"], "nvidia");
+    assert_eq!(nvidia["version"], "1.31");
+}
+
+#[test]
+fn variant_show_resolves_layout_and_format() {
+    let out = twoliter(
+        &repo_root(),
+        &["variant", "show", "vmware-k8s-1.31", "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["image-format"], "vmdk");
+    assert_eq!(v["image-layout"]["partition-plan"], "unified");
+    assert_eq!(v["image-features"]["in-place-updates"], true);
+
+    let out = twoliter(
+        &repo_root(),
+        &[
+            "variant",
+            "show",
+            "aws-k8s-1.31-nvidia",
+            "--json",
+            "--arch",
+            "aarch64",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["image-layout"]["os-image-size-gib"], 4);
+    assert_eq!(v["arch"], "aarch64");
+    assert_eq!(v["arch-supported"], true);
+
+    let out = twoliter(&repo_root(), &["variant", "show", "metal-dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("busybox"), "{}", stdout(&out));
+}
+
+#[test]
+fn an_unknown_variant_names_the_known_ones() {
+    let out = twoliter(&repo_root(), &["variant", "show", "aws-k8s-9.99"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no variant `aws-k8s-9.99`") && err.contains("metal-dev"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_broken_project_fails_with_located_problems_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Twoliter.toml"),
+        "schema-version = 1\nrelease-version = \"1.0.0\"\nflavour = \"x\"\n",
+    )
+    .unwrap();
+    let out = twoliter(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Twoliter.toml:3:1: flavour: unknown field `flavour`"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = twoliter(dir.path(), &["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["problems"][0]["line"], 3);
+}
+
+#[test]
+fn outside_a_project_says_how_to_point_at_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = twoliter(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--project-path"), "{}", stderr(&out));
+    let out = twoliter(
+        dir.path(),
+        &["--project-path", repo_root().to_str().unwrap(), "check"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn completions_and_help_are_available() {
+    let out = twoliter(&repo_root(), &["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("twoliter"));
+    let out = twoliter(&repo_root(), &["--help"]);
+    assert!(stdout(&out).contains("variant") && stdout(&out).contains("--project-path"));
+    let out = twoliter(&repo_root(), &["--arch", "sparc", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("x86_64, aarch64"), "{}", stderr(&out));
+}
+
+#[test]
+fn schemas_are_current() {
+    let out = twoliter(&repo_root(), &["schemas", "--check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

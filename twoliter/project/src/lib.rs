@@ -1,0 +1,24 @@
+//! The twoliter project model: `Twoliter.toml`, `Twoliter.lock`, variant, kit and package
+//! manifests, their validation, and the JSON Schemas generated from them.
+//!
+//! [`Project::load`] reads a whole project and reports every problem it finds as a
+//! [`Diagnostic`] naming the file, line, column and key, what is wrong and how to fix it.
+
+pub mod config;
+pub mod diagnostic;
+pub mod package;
+pub mod parse;
+pub mod project;
+pub mod schema;
+pub mod variant;
+pub mod variant_name;
+
+pub use config::{ExternalKit, Lockfile, Sdk, TwoliterConfig, Vendor};
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use package::{ExternalFile, KitManifest, Package, PackageManifest};
+pub use project::{discover, Kit, Project, ProjectError, UnknownVariant};
+pub use schema::SchemaKind;
+pub use variant::{
+    Arch, ImageFeature, ImageFormat, ImageLayout, PartitionPlan, Variant, VariantManifest,
+};
+pub use variant_name::VariantName;

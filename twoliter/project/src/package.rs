@@ -1,0 +1,261 @@
+//! Kit manifests (`kits/<kit>/kit.yaml`) and package manifests
+//! (`kits/<kit>/packages/<pkg>/package.yaml` beside `<pkg>.spec`).
+
+use crate::config::is_lower_hex;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A kit manifest: a named set of packages built and shipped together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KitManifest {
+    /// Kit name; must match its directory under `kits/`.
+    pub name: String,
+    /// One line on what the kit holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A package manifest: how to build one RPM package from its spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageManifest {
+    /// Package name; must match its directory and the spec's `Name:`.
+    pub name: String,
+    /// Upstream version (RPM `Version:`; no `-`).
+    pub version: String,
+    /// Package release number (RPM `Release:` before the build id).
+    #[serde(default = "default_release")]
+    #[schemars(range(min = 1))]
+    pub release: u32,
+    /// The spec file, relative to the package directory (default `<name>.spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    /// Upstream sources, fetched through the lookaside cache and checked by SHA-512.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_files: Vec<ExternalFile>,
+    /// Packages that must be built first; their RPMs are visible to this build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_dependencies: Vec<String>,
+    /// First-party source directories (relative to the project root) the package consumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_groups: Vec<String>,
+}
+
+fn default_release() -> u32 {
+    1
+}
+
+/// An upstream source file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExternalFile {
+    /// Where upstream publishes it (`https://...`).
+    pub url: String,
+    /// SHA-512 of its contents, 128 lowercase hex digits.
+    #[schemars(regex(pattern = r"^[0-9a-f]{128}$"))]
+    pub sha512: String,
+    /// File name the spec sees (default: the last part of the URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl ExternalFile {
+    /// The file name the spec sees.
+    pub fn file_name(&self) -> &str {
+        self.path.as_deref().unwrap_or_else(|| {
+            let path = self.url.split(['?', '#']).next().unwrap_or_default();
+            path.rsplit('/').next().unwrap_or_default()
+        })
+    }
+}
+
+/// A loaded package: its manifest and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Package {
+    /// The manifest.
+    #[serde(flatten)]
+    pub manifest: PackageManifest,
+    /// The kit it belongs to.
+    pub kit: String,
+    /// Its directory, relative to the project root.
+    pub dir: PathBuf,
+    /// Its spec file, relative to the project root.
+    pub spec: PathBuf,
+}
+
+/// True when `text` is a name we accept for kits and packages.
+pub fn is_valid_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
+}
+
+impl PackageManifest {
+    /// Checks the manifest against its directory and files. `dir` is absolute, `shown` is the
+    /// manifest as the user sees it, `root` the project root.
+    pub fn validate(
+        &self,
+        root: &Path,
+        dir: &Path,
+        shown: &Path,
+        text: &str,
+        problems: &mut Diagnostics,
+    ) -> PathBuf {
+        let problem = |key: &str, needle: &str, message: String, hint: String| {
+            Diagnostic::new(shown, message)
+                .key(key)
+                .locate(text, needle)
+                .hint(hint)
+        };
+        let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if self.name != dir_name {
+            problems.push(problem(
+                "name",
+                "name",
+                format!("package `{}` lives in directory `{dir_name}`", self.name),
+                format!("rename the directory or set `name: {dir_name}`"),
+            ));
+        }
+        if !is_valid_name(&self.name) {
+            problems.push(problem(
+                "name",
+                "name",
+                format!("`{}` is not a valid package name", self.name),
+                "use letters, digits and `-_.+`, starting with a letter or digit".into(),
+            ));
+        }
+        if self.version.is_empty()
+            || !self
+                .version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+~^".contains(&b))
+        {
+            problems.push(problem(
+                "version",
+                "version",
+                format!("`{}` is not an RPM version", self.version),
+                "use letters, digits and `._+~^` (no `-`), e.g. `1.36.1`".into(),
+            ));
+        }
+        let mut names = Vec::new();
+        for (index, file) in self.external_files.iter().enumerate() {
+            let key = format!("external-files[{index}]");
+            let scheme_ok = file.url.starts_with("https://") || file.url.starts_with("http://");
+            let host_ok = file
+                .url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split('/').next())
+                .is_some_and(|host| !host.is_empty());
+            if !scheme_ok || !host_ok {
+                problems.push(problem(
+                    &format!("{key}.url"),
+                    &file.url,
+                    format!("`{}` is not an http(s) URL", file.url),
+                    "give the full upstream URL, e.g. `https://example.org/pkg-1.0.tar.gz`".into(),
+                ));
+            }
+            if !is_lower_hex(&file.sha512, 128) {
+                problems.push(problem(
+                    &format!("{key}.sha512"),
+                    &file.sha512,
+                    format!(
+                        "`{}` is not a SHA-512 digest ({} characters; need 128 lowercase hex digits)",
+                        file.sha512,
+                        file.sha512.len()
+                    ),
+                    "compute it with `sha512sum <file>`".into(),
+                ));
+            }
+            let name = file.file_name();
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                problems.push(problem(
+                    &format!("{key}.path"),
+                    &file.url,
+                    format!("`{name}` is not a plain file name"),
+                    "set `path:` to a file name without `/`".into(),
+                ));
+            } else if names.contains(&name) {
+                problems.push(problem(
+                    &format!("{key}.path"),
+                    name,
+                    format!("two external files are both named `{name}`"),
+                    "give one of them another `path:`".into(),
+                ));
+            }
+            names.push(name);
+        }
+        for (index, dependency) in self.build_dependencies.iter().enumerate() {
+            if dependency == &self.name {
+                problems.push(problem(
+                    &format!("build-dependencies[{index}]"),
+                    dependency,
+                    format!("package `{}` depends on itself", self.name),
+                    "remove it from build-dependencies".into(),
+                ));
+            }
+        }
+        for (index, group) in self.source_groups.iter().enumerate() {
+            let escapes = Path::new(group)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)));
+            if escapes || !root.join(group).is_dir() {
+                problems.push(problem(
+                    &format!("source-groups[{index}]"),
+                    group,
+                    format!("source group `{group}` is not a directory in the project"),
+                    "name a directory relative to the project root, without `..`".into(),
+                ));
+            }
+        }
+        let spec_name = self
+            .spec
+            .clone()
+            .unwrap_or_else(|| format!("{}.spec", self.name));
+        let spec = dir.join(&spec_name);
+        match std::fs::read_to_string(&spec) {
+            Err(e) => problems.push(problem(
+                "spec",
+                "spec",
+                format!("cannot read spec file `{}`: {e}", spec.display()),
+                format!("add `{spec_name}` beside package.yaml or set `spec:` to its name"),
+            )),
+            Ok(spec_text) => {
+                let tag = |name: &str| {
+                    spec_text.lines().find_map(|line| {
+                        let (tag, value) = line.split_once(':')?;
+                        tag.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+                    })
+                };
+                let checks = [
+                    ("Name", "name", self.name.as_str()),
+                    ("Version", "version", self.version.as_str()),
+                ];
+                for (spec_tag, key, want) in checks {
+                    match tag(spec_tag) {
+                        None => problems.push(problem(
+                            "spec",
+                            "spec",
+                            format!("spec `{spec_name}` has no `{spec_tag}:` tag"),
+                            format!("add `{spec_tag}: {want}` to the spec"),
+                        )),
+                        Some(have) if !have.contains('%') && have != want => {
+                            problems.push(problem(
+                                key,
+                                key,
+                                format!("spec `{spec_name}` says `{spec_tag}: {have}` but package.yaml says `{want}`"),
+                                format!("make them agree: set the spec's `{spec_tag}: {want}` or change package.yaml"),
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        crate::diagnostic::relative(root, &spec)
+    }
+}

@@ -1,0 +1,444 @@
+//! Variant manifests (`variants/<v>/variant.yaml`), the shared bases they inherit from
+//! (`variants/shared/<base>.yaml`), and the resolved variant with every default filled in.
+
+use crate::diagnostic::Diagnostic;
+use crate::variant_name::VariantName;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// CPU architectures images are built for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum Arch {
+    /// 64-bit x86.
+    #[serde(rename = "x86_64")]
+    X86_64,
+    /// 64-bit ARM.
+    #[serde(rename = "aarch64")]
+    Aarch64,
+}
+
+impl Arch {
+    /// Every architecture, in a stable order.
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
+
+    /// The architecture of the machine this program runs on, if it is one we build for.
+    pub fn host() -> Option<Arch> {
+        Self::from_name(std::env::consts::ARCH)
+    }
+
+    /// The architecture with this name (`x86_64`, `aarch64`).
+    pub fn from_name(name: &str) -> Option<Arch> {
+        Self::ALL.into_iter().find(|arch| arch.name() == name)
+    }
+
+    /// The architecture's name as RPM and the kernel spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The disk image format of the OS (and data) image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageFormat {
+    /// A raw disk image (lz4-compressed as an artifact).
+    #[default]
+    Raw,
+    /// QEMU copy-on-write v2.
+    Qcow2,
+    /// VMware disk.
+    Vmdk,
+}
+
+/// Where the DATA partition lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionPlan {
+    /// DATA on a second disk image.
+    #[default]
+    Split,
+    /// DATA after PRIVATE on the OS disk.
+    Unified,
+}
+
+/// Optional image features a variant turns on or off.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageFeature {
+    /// A/B partition banks so updates are written beside the running OS (default on).
+    InPlaceUpdates,
+    /// Host containers (admin/control) are available (default on).
+    HostContainers,
+    /// The root filesystem is erofs instead of ext4.
+    ErofsRootPartition,
+    /// Boot through signed shim/GRUB with UEFI Secure Boot.
+    UefiSecureBoot,
+    /// The data partition is XFS instead of ext4.
+    XfsDataPartition,
+    /// systemd-networkd manages the network instead of wicked.
+    SystemdNetworkd,
+    /// FIPS-validated cryptography.
+    Fips,
+}
+
+impl ImageFeature {
+    /// Every feature, in a stable order.
+    pub const ALL: [ImageFeature; 7] = [
+        ImageFeature::InPlaceUpdates,
+        ImageFeature::HostContainers,
+        ImageFeature::ErofsRootPartition,
+        ImageFeature::UefiSecureBoot,
+        ImageFeature::XfsDataPartition,
+        ImageFeature::SystemdNetworkd,
+        ImageFeature::Fips,
+    ];
+
+    /// Whether the feature is on when no manifest mentions it.
+    pub fn default_enabled(self) -> bool {
+        matches!(
+            self,
+            ImageFeature::InPlaceUpdates | ImageFeature::HostContainers
+        )
+    }
+}
+
+/// `image-layout` as written in a manifest: every key optional, missing keys inherited or defaulted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImageLayoutManifest {
+    /// Size of the OS disk image in GiB (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub os_image_size_gib: Option<u32>,
+    /// Size of the data disk image (or unified DATA partition) in GiB (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub data_image_size_gib: Option<u32>,
+    /// `split` (DATA on its own disk; default) or `unified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_plan: Option<PartitionPlan>,
+    /// Size in GiB of the volumes an image is published with (default 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2))]
+    pub publish_image_size_hint_gib: Option<u32>,
+}
+
+/// A variant manifest or a shared base, as written. Lists in `included-packages`, `kits` and
+/// `kernel-parameters` add to those inherited; every other key overrides what it inherits
+/// (`image-layout` and `image-features` key by key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VariantManifest {
+    /// Shared bases this manifest builds on, applied in order: each names
+    /// `variants/shared/<name>.yaml`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherits: Vec<String>,
+    /// Packages installed into the image (their dependencies come along).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub included_packages: Option<Vec<String>>,
+    /// Kits the packages come from: local `kits/<name>` or a `[[kit]]` of Twoliter.toml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kits: Option<Vec<String>>,
+    /// Disk image format (default raw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_format: Option<ImageFormat>,
+    /// Disk sizes and partition plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_layout: Option<ImageLayoutManifest>,
+    /// Architectures the variant builds for (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supported_arches: Option<Vec<Arch>>,
+    /// Kernel parameters, one per entry, placed before those twoliter adds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_parameters: Option<Vec<String>>,
+    /// Image features turned on (`true`) or off (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_features: Option<BTreeMap<ImageFeature, bool>>,
+}
+
+/// Resolved disk layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ImageLayout {
+    /// OS disk size in GiB.
+    pub os_image_size_gib: u32,
+    /// Data disk (or unified DATA partition) size in GiB.
+    pub data_image_size_gib: u32,
+    /// Where DATA lives.
+    pub partition_plan: PartitionPlan,
+    /// Published volume size hint in GiB.
+    pub publish_image_size_hint_gib: u32,
+}
+
+impl Default for ImageLayout {
+    fn default() -> Self {
+        Self {
+            os_image_size_gib: 2,
+            data_image_size_gib: 1,
+            partition_plan: PartitionPlan::Split,
+            publish_image_size_hint_gib: 22,
+        }
+    }
+}
+
+/// A package a variant includes, and the manifest that included it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncludedPackage {
+    /// Package name.
+    pub name: String,
+    /// The manifest (variant or shared base) that lists it, relative to the project root.
+    pub from: PathBuf,
+}
+
+/// A variant with its bases applied and every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Variant {
+    /// The variant's name (its directory under `variants/`).
+    pub name: String,
+    /// The name's parts.
+    pub parts: VariantName,
+    /// The variant's manifest, relative to the project root.
+    pub manifest: PathBuf,
+    /// Every shared base applied, in order of application.
+    pub inherits: Vec<String>,
+    /// Packages installed into the image, in the order listed.
+    pub included_packages: Vec<IncludedPackage>,
+    /// Kits the packages come from.
+    pub kits: Vec<String>,
+    /// Disk image format.
+    pub image_format: ImageFormat,
+    /// Disk layout.
+    pub image_layout: ImageLayout,
+    /// Architectures the variant builds for.
+    pub supported_arches: Vec<Arch>,
+    /// Kernel parameters from the manifests.
+    pub kernel_parameters: Vec<String>,
+    /// Every image feature with its effective state.
+    pub image_features: BTreeMap<ImageFeature, bool>,
+}
+
+impl Variant {
+    /// Whether a feature is on.
+    pub fn feature(&self, feature: ImageFeature) -> bool {
+        self.image_features
+            .get(&feature)
+            .copied()
+            .unwrap_or(feature.default_enabled())
+    }
+}
+
+/// The values gathered from a chain of manifests, before defaults.
+#[derive(Debug, Default)]
+pub(crate) struct Layered {
+    pub inherits: Vec<String>,
+    pub included_packages: Vec<IncludedPackage>,
+    pub kits: Vec<String>,
+    pub image_format: Option<ImageFormat>,
+    pub layout: ImageLayoutManifest,
+    pub supported_arches: Option<Vec<Arch>>,
+    pub kernel_parameters: Vec<String>,
+    pub image_features: BTreeMap<ImageFeature, bool>,
+}
+
+impl Layered {
+    /// Applies one manifest on top of what was gathered so far.
+    pub fn apply(&mut self, manifest: &VariantManifest, from: &std::path::Path) {
+        fn add(list: &mut Vec<String>, more: &Option<Vec<String>>) {
+            for item in more.iter().flatten() {
+                if !list.contains(item) {
+                    list.push(item.clone());
+                }
+            }
+        }
+        for name in manifest.included_packages.iter().flatten() {
+            if !self.included_packages.iter().any(|p| &p.name == name) {
+                self.included_packages.push(IncludedPackage {
+                    name: name.clone(),
+                    from: from.to_path_buf(),
+                });
+            }
+        }
+        add(&mut self.kits, &manifest.kits);
+        add(&mut self.kernel_parameters, &manifest.kernel_parameters);
+        if manifest.image_format.is_some() {
+            self.image_format = manifest.image_format;
+        }
+        if let Some(layout) = &manifest.image_layout {
+            let l = &mut self.layout;
+            l.os_image_size_gib = layout.os_image_size_gib.or(l.os_image_size_gib);
+            l.data_image_size_gib = layout.data_image_size_gib.or(l.data_image_size_gib);
+            l.partition_plan = layout.partition_plan.or(l.partition_plan);
+            l.publish_image_size_hint_gib = layout
+                .publish_image_size_hint_gib
+                .or(l.publish_image_size_hint_gib);
+        }
+        if manifest.supported_arches.is_some() {
+            self.supported_arches = manifest.supported_arches.clone();
+        }
+        for (feature, on) in manifest.image_features.iter().flatten() {
+            self.image_features.insert(*feature, *on);
+        }
+    }
+
+    /// Fills in defaults and checks the result; problems name the variant's manifest.
+    pub fn resolve(
+        self,
+        name: &str,
+        parts: VariantName,
+        manifest: PathBuf,
+        text: &str,
+    ) -> Result<Variant, Vec<Diagnostic>> {
+        let defaults = ImageLayout::default();
+        let layout = ImageLayout {
+            os_image_size_gib: self
+                .layout
+                .os_image_size_gib
+                .unwrap_or(defaults.os_image_size_gib),
+            data_image_size_gib: self
+                .layout
+                .data_image_size_gib
+                .unwrap_or(defaults.data_image_size_gib),
+            partition_plan: self
+                .layout
+                .partition_plan
+                .unwrap_or(defaults.partition_plan),
+            publish_image_size_hint_gib: self
+                .layout
+                .publish_image_size_hint_gib
+                .unwrap_or(defaults.publish_image_size_hint_gib),
+        };
+        let problem = |key: &str, message: String, hint: &str| {
+            Diagnostic::new(&manifest, message)
+                .key(key)
+                .locate(text, key.rsplit('.').next().unwrap_or(key))
+                .hint(hint)
+        };
+        let mut problems = Vec::new();
+        if !(1..=1024).contains(&layout.os_image_size_gib) {
+            problems.push(problem(
+                "image-layout.os-image-size-gib",
+                format!("{} GiB is outside 1..=1024", layout.os_image_size_gib),
+                "give the OS image size in whole GiB, e.g. 2",
+            ));
+        }
+        if layout.data_image_size_gib == 0 {
+            problems.push(problem(
+                "image-layout.data-image-size-gib",
+                "the data image cannot be 0 GiB".into(),
+                "give at least 1",
+            ));
+        }
+        if layout.publish_image_size_hint_gib <= layout.os_image_size_gib {
+            problems.push(problem(
+                "image-layout.publish-image-size-hint-gib",
+                format!(
+                    "{} GiB leaves no room for data beside the {} GiB OS image",
+                    layout.publish_image_size_hint_gib, layout.os_image_size_gib
+                ),
+                "the hint is the total published size: make it larger than os-image-size-gib",
+            ));
+        }
+        let supported_arches = self.supported_arches.unwrap_or_else(|| Arch::ALL.to_vec());
+        if supported_arches.is_empty() {
+            problems.push(problem(
+                "supported-arches",
+                "the list is empty, so the variant builds for nothing".into(),
+                "list x86_64 and/or aarch64, or drop the key to support both",
+            ));
+        }
+        for (i, arch) in supported_arches.iter().enumerate() {
+            if supported_arches[..i].contains(arch) {
+                problems.push(problem(
+                    "supported-arches",
+                    format!("{arch} is listed twice"),
+                    "list each architecture once",
+                ));
+            }
+        }
+        if self.included_packages.is_empty() {
+            problems.push(problem(
+                "included-packages",
+                "the variant includes no packages".into(),
+                "list the packages to install, or inherit a base that does",
+            ));
+        }
+        if self.kits.is_empty() {
+            problems.push(problem(
+                "kits",
+                "the variant names no kit to take packages from".into(),
+                "add `kits: [core-kit]` or inherit a base that does",
+            ));
+        }
+        for parameter in &self.kernel_parameters {
+            let reserved = parameter.starts_with("root=")
+                || parameter.starts_with("dm-mod.create=")
+                || parameter == "ro"
+                || parameter == "rootwait";
+            if parameter.is_empty() || parameter.chars().any(char::is_whitespace) {
+                problems.push(
+                    Diagnostic::new(
+                        &manifest,
+                        format!("`{parameter}` is not one kernel parameter"),
+                    )
+                    .key("kernel-parameters")
+                    .locate(text, "kernel-parameters")
+                    .hint("write one parameter per list entry, without spaces"),
+                );
+            } else if reserved {
+                problems.push(
+                    Diagnostic::new(
+                        &manifest,
+                        format!("`{parameter}` is set by twoliter itself"),
+                    )
+                    .key("kernel-parameters")
+                    .locate(text, parameter)
+                    .hint("remove it: the root device and dm-verity table are generated"),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let image_features = ImageFeature::ALL
+            .into_iter()
+            .map(|f| {
+                let on = self
+                    .image_features
+                    .get(&f)
+                    .copied()
+                    .unwrap_or(f.default_enabled());
+                (f, on)
+            })
+            .collect();
+        Ok(Variant {
+            name: name.to_string(),
+            parts,
+            manifest,
+            inherits: self.inherits,
+            included_packages: self.included_packages,
+            kits: self.kits,
+            image_format: self.image_format.unwrap_or_default(),
+            image_layout: layout,
+            supported_arches,
+            kernel_parameters: self.kernel_parameters,
+            image_features,
+        })
+    }
+}
