@@ -1,0 +1,143 @@
+//! The Bottlerocket-compatible disk format shared by the build tool and the host.
+//!
+//! The host owns this format: `twoliter` writes it when it assembles an image, and the on-host
+//! `signpost` tool reads and modifies it. The crate holds:
+//!
+//! * [`guid`]: partition type GUIDs, the fixed DATA partition GUIDs and the deterministic
+//!   derivation of every other partition and disk GUID from a caller-supplied seed;
+//! * [`attrs`]: the GPT attribute bits used for boot counting (priority, tries left, successful,
+//!   "a boot has ever succeeded") and the bank chooser with GRUB `gptprio.next` semantics;
+//! * [`plan`](mod@plan): the partition planner (split or unified plan, with or without in-place updates);
+//! * [`image`]: writing a plan as a GPT onto an image file, reading a GPT back, and updating
+//!   partition attributes in place (both GPT copies).
+//!
+//! Offsets and sizes in a plan are whole MiB; on disk they are 512-byte sectors
+//! ([`SECTOR_SIZE`], [`SECTORS_PER_MIB`]).
+
+#![warn(missing_docs)]
+
+pub mod attrs;
+pub mod guid;
+pub mod image;
+pub mod plan;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use attrs::{choose_bank, Bank, BankChoice, GptAttributes};
+pub use image::{read_table, set_attributes, write_image, write_table, DiskTable, TablePartition};
+pub use plan::{
+    plan, DiskKind, DiskPlan, Layout, PartitionId, PartitionPlan, PlanInput, PlannedPartition,
+};
+
+/// Logical sector size the planner and writer use, in bytes.
+pub const SECTOR_SIZE: u64 = 512;
+
+/// Bytes in one MiB.
+pub const MIB: u64 = 1024 * 1024;
+
+/// 512-byte sectors in one MiB.
+pub const SECTORS_PER_MIB: u64 = MIB / SECTOR_SIZE;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The OS image size is outside the supported range.
+    #[error(
+        "OS image size of {gib} GiB is out of range: it must be between {} and {} GiB",
+        plan::MIN_OS_IMAGE_GIB,
+        plan::MAX_OS_IMAGE_GIB
+    )]
+    OsImageSize {
+        /// The size that was asked for.
+        gib: u64,
+    },
+
+    /// The data image size is outside the supported range.
+    #[error(
+        "data image size of {gib} GiB is out of range for the {plan} partition plan: it must be \
+         between {} and {} GiB (the data partition needs at least 1 GiB)",
+        plan::MIN_DATA_IMAGE_GIB,
+        plan::MAX_DATA_IMAGE_GIB
+    )]
+    DataImageSize {
+        /// The size that was asked for.
+        gib: u64,
+        /// The plan it was asked for.
+        plan: PartitionPlan,
+    },
+
+    /// A boot-counting field was given a value that does not fit its 4 bits.
+    #[error("GPT attribute field `{field}` must be between 0 and 15, got {value}")]
+    AttributeOutOfRange {
+        /// `priority` or `tries_left`.
+        field: &'static str,
+        /// The rejected value.
+        value: u8,
+    },
+
+    /// An I/O operation on an image file failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "open", "extend", "sync".
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// gptman could not read or write a partition table.
+    #[error("cannot {op} the GPT of {}: {source}", path.display())]
+    Gpt {
+        /// What was being done, e.g. "read", "write".
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: gptman::Error,
+    },
+
+    /// The image file is larger than the disk the plan describes.
+    #[error(
+        "{} is {actual} bytes, larger than the planned disk size of {expected} bytes; write the \
+         table onto a fresh or truncated file",
+        path.display()
+    )]
+    ImageTooLarge {
+        /// The file involved.
+        path: PathBuf,
+        /// Its current size in bytes.
+        actual: u64,
+        /// The planned disk size in bytes.
+        expected: u64,
+    },
+
+    /// The path given for a new image has no file name.
+    #[error("image path {} does not name a file", path.display())]
+    InvalidImagePath {
+        /// The rejected path.
+        path: PathBuf,
+    },
+
+    /// An attribute update named a partition number that is not in use in the table.
+    #[error(
+        "{} has no partition {number}: the table holds {entries} entries and entry {number} is \
+         unused or out of range (use `sgdisk -p` to list partitions)",
+        path.display()
+    )]
+    NoSuchPartition {
+        /// The image or device.
+        path: PathBuf,
+        /// The 1-based partition number asked for.
+        number: u32,
+        /// Number of entries in the partition array.
+        entries: u32,
+    },
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,224 @@
+//! The artifact directory: files are made under a temporary name beside the final one and the
+//! whole directory is renamed into place only when complete, so a failed build never leaves
+//! partial artifacts under the final name.
+
+use crate::assemble::{AssembleInput, ImageFormat};
+use crate::error::{Error, Result};
+use crate::metadata::{ArtifactFile, Metadata};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use twoliter_exec::{ToolCommand, ToolRunner};
+
+/// The name of the link to the newest build in the output directory.
+pub const LATEST: &str = "latest";
+
+/// The artifacts of one build while they are being made.
+#[derive(Debug)]
+pub struct ArtifactSet {
+    /// `bottlerocket-<variant>-<arch>-<version>-<build>`.
+    name: String,
+    /// `bottlerocket-<variant>-<arch>`, for the friendly links.
+    friendly: String,
+    /// `<output>/<version>-<build>`.
+    final_dir: PathBuf,
+    /// Where the artifacts are made.
+    temp_dir: PathBuf,
+    /// Intermediate files (inside `temp_dir`, removed before the rename).
+    work_dir: PathBuf,
+    output_dir: PathBuf,
+    finished: bool,
+}
+
+impl ArtifactSet {
+    /// Starts a set for `input`'s build in a fresh temporary directory.
+    pub fn begin(input: &AssembleInput) -> Result<Self> {
+        let build = format!("{}-{}", input.version, input.build_id);
+        let final_dir = input.output_dir.join(&build);
+        let temp_dir = input
+            .output_dir
+            .join(format!(".{build}.partial-{}", std::process::id()));
+        if temp_dir.exists() {
+            std::fs::remove_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, "remove", e))?;
+        }
+        let work_dir = temp_dir.join(".work");
+        std::fs::create_dir_all(&work_dir).map_err(|e| Error::io(&work_dir, "create", e))?;
+        let friendly = format!("bottlerocket-{}-{}", input.variant, input.arch);
+        Ok(Self {
+            name: format!("{friendly}-{}-{}", input.version, input.build_id),
+            friendly,
+            final_dir,
+            temp_dir,
+            work_dir,
+            output_dir: input.output_dir.clone(),
+            finished: false,
+        })
+    }
+
+    /// The directory for intermediate files.
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    /// An intermediate file named `<name><suffix>`.
+    pub fn work_path(&self, suffix: &str) -> PathBuf {
+        self.work_dir.join(format!("{}{suffix}", self.name))
+    }
+
+    /// Compresses `source` into the artifact `<name><suffix>`.
+    pub fn compress(&self, source: &Path, suffix: &str) -> Result<()> {
+        let out = self.temp_dir.join(format!("{}{suffix}", self.name));
+        crate::lz4::compress_file(source, &out)?;
+        Ok(())
+    }
+
+    /// Converts the raw disk `source` into `<name><tag>.<format>` with `qemu-img`.
+    pub fn convert(
+        &self,
+        runner: &dyn ToolRunner,
+        source: &Path,
+        format: ImageFormat,
+        tag: &str,
+    ) -> Result<()> {
+        let (extension, options): (&str, &[&str]) = match format {
+            ImageFormat::Raw => return Ok(()),
+            ImageFormat::Qcow2 => ("qcow2", &["-O", "qcow2"]),
+            ImageFormat::Vmdk => ("vmdk", &["-O", "vmdk", "-o", "subformat=streamOptimized"]),
+        };
+        let out = self
+            .temp_dir
+            .join(format!("{}{tag}.{extension}", self.name));
+        runner
+            .run(
+                &ToolCommand::new("qemu-img")
+                    .args(["convert", "-f", "raw"])
+                    .args(options)
+                    .arg(source)
+                    .arg(&out),
+            )
+            .map_err(|error| Error::Tool {
+                what: format!("convert {} to {extension}", source_name(source)),
+                source: error,
+            })?;
+        if format == ImageFormat::Vmdk {
+            let digest = Sha256::digest(format!("vmdk-cid/{}{tag}", self.name).as_bytes());
+            pin_vmdk_cid(&out, &hex::encode(&digest[..4]))?;
+        }
+        Ok(())
+    }
+
+    /// Lists the artifacts with their checksums, writes the metadata, adds the friendly links,
+    /// moves the directory into place and points `latest` at it.
+    pub fn finish(mut self, mut metadata: Metadata) -> Result<(PathBuf, Metadata)> {
+        std::fs::remove_dir_all(&self.work_dir)
+            .map_err(|e| Error::io(&self.work_dir, "remove", e))?;
+        let mut files: Vec<String> = std::fs::read_dir(&self.temp_dir)
+            .map_err(|e| Error::io(&self.temp_dir, "list", e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        metadata.artifacts = files
+            .iter()
+            .map(|file| checksum(&self.temp_dir.join(file), file))
+            .collect::<Result<_>>()?;
+        let metadata_file = format!("{}.json", self.name);
+        let text = serde_json::to_string_pretty(&metadata)
+            .map_err(|e| Error::Invalid(format!("cannot serialize the metadata: {e}")))?;
+        write_synced(&self.temp_dir.join(&metadata_file), text.as_bytes())?;
+        files.push(metadata_file);
+        for file in &files {
+            if let Some(rest) = file.strip_prefix(&self.name) {
+                let link = self.temp_dir.join(format!("{}{rest}", self.friendly));
+                std::os::unix::fs::symlink(file, &link)
+                    .map_err(|e| Error::io(&link, "create link", e))?;
+            }
+        }
+        sync_dir(&self.temp_dir)?;
+        if self.final_dir.exists() {
+            let old = self.temp_dir.with_extension("old");
+            std::fs::rename(&self.final_dir, &old)
+                .map_err(|e| Error::io(&self.final_dir, "move aside", e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, "remove", e))?;
+        }
+        std::fs::rename(&self.temp_dir, &self.final_dir)
+            .map_err(|e| Error::io(&self.final_dir, "rename into", e))?;
+        self.finished = true;
+        let target = self
+            .final_dir
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let latest = self.output_dir.join(LATEST);
+        let temp_link = self.output_dir.join(format!(".{LATEST}.{}", std::process::id()));
+        let _ = std::fs::remove_file(&temp_link);
+        std::os::unix::fs::symlink(&target, &temp_link)
+            .map_err(|e| Error::io(&temp_link, "create link", e))?;
+        std::fs::rename(&temp_link, &latest).map_err(|e| Error::io(&latest, "replace", e))?;
+        sync_dir(&self.output_dir)?;
+        Ok((self.final_dir.clone(), metadata))
+    }
+}
+
+impl Drop for ArtifactSet {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.temp_dir);
+        }
+    }
+}
+
+/// Replaces the random content id qemu-img writes into a VMDK descriptor with `cid` (8 hex
+/// digits), so the same disk always converts to the same bytes.
+fn pin_vmdk_cid(path: &Path, cid: &str) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))?;
+    let mut head = vec![0u8; 64 << 10];
+    let n = file.read(&mut head).map_err(|e| Error::io(path, "read", e))?;
+    let needle = b"\nCID=";
+    let at = head[..n]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .ok_or_else(|| Error::Parse {
+            what: format!("the VMDK descriptor of {}", path.display()),
+            detail: "no CID line".into(),
+        })?;
+    file.seek(SeekFrom::Start((at + needle.len()) as u64))
+        .and_then(|_| file.write_all(cid.as_bytes()))
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::io(path, "write", e))
+}
+
+fn source_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn checksum(path: &Path, file: &str) -> Result<ArtifactFile> {
+    let mut reader = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut reader, &mut hasher).map_err(|e| Error::io(path, "read", e))?;
+    Ok(ArtifactFile {
+        file: file.to_string(),
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).map_err(|e| Error::io(path, "create", e))?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::io(path, "write", e))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "sync", e))
+}

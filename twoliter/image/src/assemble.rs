@@ -1,0 +1,482 @@
+//! The whole assembly: filesystems → dm-verity → GPT disk(s) → compressed artifacts, written
+//! into a temporary directory that replaces the final one only when everything succeeded.
+
+use crate::artifacts::ArtifactSet;
+use crate::error::{Error, Result};
+use crate::fs::{self, Ext4Spec, RootFs, Usage};
+use crate::metadata::{Metadata, PartitionUsage, VerityInfo};
+use partitions::{Bank, DiskPlan, Layout, PartitionId, PartitionPlan, PlanInput};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use twoliter_exec::ToolRunner;
+use uuid::Uuid;
+
+/// Output disk formats besides the raw image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageFormat {
+    /// Raw disk images only (lz4-compressed).
+    Raw,
+    /// Also QEMU qcow2 images.
+    Qcow2,
+    /// Also stream-optimized VMware disks.
+    Vmdk,
+}
+
+/// Everything that determines an image.
+#[derive(Debug, Clone)]
+pub struct AssembleInput {
+    /// Tree of the root filesystem.
+    pub root_dir: PathBuf,
+    /// Tree of the BOOT filesystem (kernel, boot configuration).
+    pub boot_dir: PathBuf,
+    /// Files for the PRIVATE filesystem, if any.
+    pub private_dir: Option<PathBuf>,
+    /// Variant name.
+    pub variant: String,
+    /// Architecture name.
+    pub arch: String,
+    /// Release version (`X.Y.Z`).
+    pub version: String,
+    /// Build id (short commit, `-dirty` when the tree was dirty).
+    pub build_id: String,
+    /// OS disk size, GiB.
+    pub os_image_gib: u64,
+    /// Data disk (or unified DATA partition) size, GiB.
+    pub data_image_gib: u64,
+    /// Split or unified.
+    pub plan: PartitionPlan,
+    /// A/B banks.
+    pub in_place_updates: bool,
+    /// Root filesystem type.
+    pub root_fs: RootFs,
+    /// Kernel parameters placed before the generated ones.
+    pub kernel_parameters: Vec<String>,
+    /// Extra disk format.
+    pub image_format: ImageFormat,
+    /// Directory receiving `<version>-<build>/` and the `latest` link.
+    pub output_dir: PathBuf,
+    /// Timestamp for every file and filesystem (SOURCE_DATE_EPOCH).
+    pub epoch: u64,
+}
+
+impl AssembleInput {
+    /// Seed for salts, UUIDs and GUIDs: a digest of what identifies the image.
+    fn seed(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for part in [
+            "twoliter-image-v1",
+            &self.variant,
+            &self.arch,
+            &self.version,
+            &self.build_id,
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hasher.finalize().into()
+    }
+
+    /// A UUID derived from the seed for one purpose (`fs/root`).
+    fn uuid(&self, purpose: &str) -> Uuid {
+        partitions::guid::derive_guid(&self.seed(), purpose)
+    }
+}
+
+/// What the named step took.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// Step name.
+    pub step: &'static str,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// A finished assembly.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The directory holding the artifacts (`<output>/<version>-<build>`).
+    pub dir: PathBuf,
+    /// The metadata written beside them.
+    pub metadata: Metadata,
+    /// How long each step took.
+    pub timings: Vec<Timing>,
+}
+
+/// Assembles the image described by `input`, running tools through `runner`.
+pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assembled> {
+    let mut clock = Clock::start();
+    let root_entries = fs::walk(&input.root_dir)?;
+    let boot_entries = fs::walk(&input.boot_dir)?;
+    if let Some(private) = &input.private_dir {
+        fs::walk(private)?;
+    }
+    let layout = partitions::plan(&PlanInput {
+        os_image_gib: input.os_image_gib,
+        data_image_gib: input.data_image_gib,
+        plan: input.plan,
+        in_place_updates: input.in_place_updates,
+        seed: input.seed(),
+    })?;
+    let part = |id: PartitionId| -> Result<&partitions::PlannedPartition> {
+        layout
+            .disks()
+            .find_map(|d| d.partition(id))
+            .ok_or_else(|| Error::Invalid(format!("the layout has no {id} partition")))
+    };
+    let (boot, root, hash, private) = (
+        part(PartitionId::Boot(Bank::A))?,
+        part(PartitionId::Root(Bank::A))?,
+        part(PartitionId::Hash(Bank::A))?,
+        part(PartitionId::Private)?,
+    );
+    let data_id = match input.plan {
+        PartitionPlan::Split => PartitionId::Data(Bank::B),
+        PartitionPlan::Unified => PartitionId::Data(Bank::A),
+    };
+    let data = part(data_id)?;
+    fits(
+        "the root tree",
+        fs::tree_footprint(&root_entries),
+        root,
+    )?;
+    fits("the boot tree", fs::tree_footprint(&boot_entries), boot)?;
+
+    std::fs::create_dir_all(&input.output_dir)
+        .map_err(|e| Error::io(&input.output_dir, "create", e))?;
+    let set = ArtifactSet::begin(input)?;
+    let work = set.work_dir().to_path_buf();
+
+    // Root filesystem.
+    let root_image = work.join(format!("root.{}", input.root_fs.extension()));
+    let root_usage = match input.root_fs {
+        RootFs::Ext4 => {
+            fs::make_ext4(
+                runner,
+                &Ext4Spec {
+                    label: "root",
+                    uuid: input.uuid("fs/root"),
+                    epoch: input.epoch,
+                    journal: false,
+                    source: Some(&input.root_dir),
+                    size: root.size_bytes(),
+                    role: "root",
+                },
+                &root_image,
+            )
+            .map_err(|e| explain_overflow(e, "the root tree", root))?;
+            fs::shrink_ext4(runner, &root_image, input.epoch, "root")?;
+            fs::ext4_usage(runner, &root_image, "root")?
+        }
+        RootFs::Erofs => {
+            let size = fs::make_erofs(
+                runner,
+                &input.root_dir,
+                &root_image,
+                input.uuid("fs/root"),
+                input.epoch,
+            )?;
+            Usage { size, used: size }
+        }
+    };
+    fits("the root filesystem", root_usage.size, root)?;
+    clock.lap("root filesystem");
+
+    // dm-verity over the root filesystem.
+    let verity_path = work.join("root.verity");
+    let params = twoliter_verity::VerityParams::from_inputs(&[&input.seed(), b"verity/root"]);
+    let verity = twoliter_verity::build(&root_image, &verity_path, &params)?;
+    fits("the dm-verity hash tree", verity.hash_size, hash)?;
+    clock.lap("dm-verity");
+
+    let cmdline = kernel_cmdline(&input.kernel_parameters, &verity);
+
+    // BOOT, PRIVATE and DATA filesystems.
+    let boot_image = work.join("boot.ext4");
+    fs::make_ext4(
+        runner,
+        &Ext4Spec {
+            label: "boot",
+            uuid: input.uuid("fs/boot"),
+            epoch: input.epoch,
+            journal: true,
+            source: Some(&input.boot_dir),
+            size: boot.size_bytes(),
+            role: "BOOT",
+        },
+        &boot_image,
+    )
+    .map_err(|e| explain_overflow(e, "the boot tree", boot))?;
+    let private_image = work.join("private.ext4");
+    fs::make_ext4(
+        runner,
+        &Ext4Spec {
+            label: "private",
+            uuid: input.uuid("fs/private"),
+            epoch: input.epoch,
+            journal: true,
+            source: input.private_dir.as_deref(),
+            size: private.size_bytes(),
+            role: "PRIVATE",
+        },
+        &private_image,
+    )?;
+    let data_image = work.join("data.ext4");
+    fs::make_ext4(
+        runner,
+        &Ext4Spec {
+            label: "data",
+            uuid: input.uuid("fs/data"),
+            epoch: input.epoch,
+            journal: true,
+            source: None,
+            size: data.size_bytes(),
+            role: "DATA",
+        },
+        &data_image,
+    )?;
+    clock.lap("other filesystems");
+
+    // Disks.
+    let os_disk = set.work_path(".img");
+    write_disk(
+        &layout.os,
+        &os_disk,
+        &[
+            (PartitionId::Boot(Bank::A), &boot_image),
+            (PartitionId::Root(Bank::A), &root_image),
+            (PartitionId::Hash(Bank::A), &verity_path),
+            (PartitionId::Private, &private_image),
+            (data_id, &data_image),
+        ],
+    )?;
+    let data_disk = match &layout.data {
+        Some(disk) => {
+            let path = set.work_path("-data.img");
+            write_disk(disk, &path, &[(data_id, &data_image)])?;
+            Some(path)
+        }
+        None => None,
+    };
+    clock.lap("GPT and copy");
+
+    // Usage report.
+    let usage = |id: PartitionId, used: u64| -> Result<PartitionUsage> {
+        let p = part(id)?;
+        Ok(PartitionUsage::new(p.label_or_key(), used, p.size_bytes()))
+    };
+    let partitions_usage = vec![
+        usage(PartitionId::Boot(Bank::A), fs::ext4_usage(runner, &boot_image, "BOOT")?.used)?,
+        usage(PartitionId::Root(Bank::A), root_usage.size)?,
+        usage(PartitionId::Hash(Bank::A), verity.hash_size)?,
+        usage(PartitionId::Private, fs::ext4_usage(runner, &private_image, "PRIVATE")?.used)?,
+        usage(data_id, fs::ext4_usage(runner, &data_image, "DATA")?.used)?,
+    ];
+
+    // Compressed and converted artifacts.
+    set.compress(&os_disk, ".img.lz4")?;
+    if let Some(path) = &data_disk {
+        set.compress(path, "-data.img.lz4")?;
+    }
+    set.compress(&boot_image, "-boot.ext4.lz4")?;
+    set.compress(
+        &root_image,
+        &format!("-root.{}.lz4", input.root_fs.extension()),
+    )?;
+    set.compress(&verity_path, "-root.verity.lz4")?;
+    clock.lap("compression");
+    match input.image_format {
+        ImageFormat::Raw => {}
+        format => {
+            set.convert(runner, &os_disk, format, "")?;
+            if let Some(path) = &data_disk {
+                set.convert(runner, path, format, "-data")?;
+            }
+            clock.lap("conversion");
+        }
+    }
+
+    let metadata = Metadata {
+        variant: input.variant.clone(),
+        arch: input.arch.clone(),
+        version: input.version.clone(),
+        build_id: input.build_id.clone(),
+        image_format: input.image_format,
+        partition_plan: input.plan.as_str().to_string(),
+        in_place_updates: input.in_place_updates,
+        os_image_size_gib: input.os_image_gib,
+        data_image_size_gib: input.data_image_gib,
+        root_filesystem: input.root_fs,
+        source_date_epoch: input.epoch,
+        kernel_cmdline: cmdline,
+        boot_partuuid_placeholder: twoliter_verity::GRUB_BOOT_PARTUUID_VAR.to_string(),
+        verity: VerityInfo::from(&verity),
+        disks: layout_report(&layout),
+        partitions: partitions_usage,
+        artifacts: Vec::new(),
+    };
+    let (dir, metadata) = set.finish(metadata)?;
+    clock.lap("finish");
+    Ok(Assembled {
+        dir,
+        metadata,
+        timings: clock.laps,
+    })
+}
+
+trait LabelOrKey {
+    fn label_or_key(&self) -> String;
+}
+
+impl LabelOrKey for partitions::PlannedPartition {
+    /// The GPT label, or the key for the unlabelled DATA partitions.
+    fn label_or_key(&self) -> String {
+        if self.label.is_empty() {
+            self.id.key()
+        } else {
+            self.label.to_string()
+        }
+    }
+}
+
+fn layout_report(layout: &Layout) -> Vec<crate::metadata::DiskReport> {
+    layout
+        .disks()
+        .map(|disk| crate::metadata::DiskReport {
+            disk: match disk.kind {
+                partitions::DiskKind::Os => "os".into(),
+                partitions::DiskKind::Data => "data".into(),
+            },
+            size_mib: disk.size_mib,
+            disk_guid: disk.disk_guid.to_string(),
+            partitions: disk
+                .partitions
+                .iter()
+                .map(|p| crate::metadata::PartitionReport {
+                    number: p.number,
+                    name: p.label_or_key(),
+                    type_guid: p.type_guid.to_string(),
+                    partuuid: p.partition_guid.to_string(),
+                    start_mib: p.start_mib,
+                    size_mib: p.size_mib,
+                    attributes: p.attributes.bits(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The kernel command line of DESIGN §2.6, with the BOOT PARTUUID left as GRUB's variable.
+pub fn kernel_cmdline(parameters: &[String], verity: &twoliter_verity::VerityOutput) -> String {
+    let mut parts: Vec<String> = parameters.to_vec();
+    parts.extend(["root=/dev/dm-0", "rootwait", "ro"].map(String::from));
+    parts.push(verity.kernel_dm_mod_create(twoliter_verity::GRUB_BOOT_PARTUUID_VAR));
+    parts.join(" ")
+}
+
+fn fits(what: &str, needed: u64, partition: &partitions::PlannedPartition) -> Result<()> {
+    if needed <= partition.size_bytes() {
+        return Ok(());
+    }
+    Err(Error::DoesNotFit {
+        what: what.to_string(),
+        partition: partition.label_or_key(),
+        needed_mib: needed.div_ceil(partitions::MIB),
+        capacity_mib: partition.size_mib,
+        hint: "raise image-layout.os-image-size-gib or make the tree smaller",
+    })
+}
+
+/// Turns a failed mkfs for a too-large tree into a size error naming the partition.
+fn explain_overflow(error: Error, what: &str, partition: &partitions::PlannedPartition) -> Error {
+    let text = error.to_string();
+    if text.contains("Could not allocate block") || text.contains("No space left") {
+        Error::DoesNotFit {
+            what: what.to_string(),
+            partition: partition.label_or_key(),
+            needed_mib: partition.size_mib + 1,
+            capacity_mib: partition.size_mib,
+            hint: "raise image-layout.os-image-size-gib or make the tree smaller",
+        }
+    } else {
+        error
+    }
+}
+
+/// Creates `path` as a sparse disk with `disk`'s GPT and copies each image to its partition.
+fn write_disk(disk: &DiskPlan, path: &Path, contents: &[(PartitionId, &Path)]) -> Result<()> {
+    fs::create_sparse(path, disk.size_bytes())?;
+    let mut out = File::options()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))?;
+    for (id, image) in contents {
+        if let Some(partition) = disk.partition(*id) {
+            copy_sparse(image, &mut out, path, partition.start_bytes())?;
+        }
+    }
+    out.sync_all().map_err(|e| Error::io(path, "sync", e))?;
+    drop(out);
+    partitions::write_table(disk, path)?;
+    Ok(())
+}
+
+/// Copies `image` into `out` at `offset`, skipping all-zero 4 KiB blocks so the disk stays sparse.
+fn copy_sparse(image: &Path, out: &mut File, out_path: &Path, offset: u64) -> Result<()> {
+    const BLOCK: usize = 4096;
+    let mut input = File::open(image).map_err(|e| Error::io(image, "open", e))?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut position = offset;
+    loop {
+        let n = read_full(&mut input, &mut buffer).map_err(|e| Error::io(image, "read", e))?;
+        if n == 0 {
+            break;
+        }
+        for block in buffer[..n].chunks(BLOCK) {
+            if block.iter().any(|&b| b != 0) {
+                out.seek(SeekFrom::Start(position))
+                    .and_then(|_| out.write_all(block))
+                    .map_err(|e| Error::io(out_path, "write", e))?;
+            }
+            position += block.len() as u64;
+        }
+    }
+    Ok(())
+}
+
+fn read_full(file: &mut File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Times consecutive steps.
+struct Clock {
+    last: Instant,
+    laps: Vec<Timing>,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, step: &'static str) {
+        let now = Instant::now();
+        let elapsed = now - self.last;
+        tracing::info!("{step}: {:.2} s", elapsed.as_secs_f64());
+        self.laps.push(Timing { step, elapsed });
+        self.last = now;
+    }
+}

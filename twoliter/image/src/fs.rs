@@ -1,0 +1,309 @@
+//! Filesystem images made with the real tools (mkfs.ext4, mkfs.erofs, resize2fs, debugfs),
+//! reproducibly: UUIDs and hash seeds come from the caller, and every timestamp is pinned to the
+//! build epoch (mtimes newer than it are clamped), whatever the input tree's own times.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use twoliter_exec::{ToolCommand, ToolRunner};
+use uuid::Uuid;
+
+/// Filesystem block size for every image.
+pub const BLOCK_SIZE: u64 = 4096;
+
+/// Which filesystem the root partition gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootFs {
+    /// ext4 without a journal, 4 KiB blocks, shrunk to its content.
+    Ext4,
+    /// erofs (lz4-compressed), read-only by design.
+    Erofs,
+}
+
+impl RootFs {
+    /// The file extension of an image of this filesystem.
+    pub fn extension(self) -> &'static str {
+        match self {
+            RootFs::Ext4 => "ext4",
+            RootFs::Erofs => "erofs",
+        }
+    }
+}
+
+/// How to make one ext4 filesystem.
+#[derive(Debug, Clone)]
+pub struct Ext4Spec<'a> {
+    /// Volume label.
+    pub label: &'a str,
+    /// Filesystem UUID (also used as the directory hash seed).
+    pub uuid: Uuid,
+    /// Build epoch for every timestamp.
+    pub epoch: u64,
+    /// Keep a journal (boot, private, data) or not (root).
+    pub journal: bool,
+    /// Tree to copy in, if any.
+    pub source: Option<&'a Path>,
+    /// Size of the filesystem in bytes (before any shrinking).
+    pub size: u64,
+    /// What the filesystem is for, in messages (`ROOT-A`).
+    pub role: &'a str,
+}
+
+/// Creates an ext4 image at `out` as described; returns its size in bytes.
+pub fn make_ext4(runner: &dyn ToolRunner, spec: &Ext4Spec, out: &Path) -> Result<u64> {
+    create_sparse(out, spec.size)?;
+    let uuid = spec.uuid.to_string();
+    let mut extended = format!("hash_seed={uuid},root_owner=0:0,lazy_itable_init=0,nodiscard");
+    if spec.journal {
+        extended.push_str(",lazy_journal_init=0");
+    }
+    let features = if spec.journal { "" } else { "^has_journal" };
+    let mut command = ToolCommand::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096", "-I", "256", "-m", "0", "-U", &uuid, "-L", spec.label])
+        .args(["-E", &extended])
+        .env("E2FSPROGS_FAKE_TIME", spec.epoch.to_string());
+    if !features.is_empty() {
+        command = command.args(["-O", features]);
+    }
+    if let Some(source) = spec.source {
+        command = command.arg("-d").arg(source);
+    }
+    let command = command
+        .arg(out)
+        .arg(format!("{}k", spec.size / 1024));
+    runner.run(&command).map_err(|source| Error::Tool {
+        what: format!("make the {} ext4 filesystem", spec.role),
+        source,
+    })?;
+    if let Some(source) = spec.source {
+        pin_ext4_times(runner, source, out, spec.epoch, spec.role)?;
+    }
+    Ok(spec.size)
+}
+
+/// Shrinks an ext4 image to its minimum size and truncates the file to match; returns the size.
+pub fn shrink_ext4(runner: &dyn ToolRunner, image: &Path, epoch: u64, role: &str) -> Result<u64> {
+    let what = || format!("shrink the {role} ext4 filesystem");
+    runner
+        .run(
+            // -f: the filesystem was just made, so skip the e2fsck that would stamp the time of
+            // the check into the superblock.
+            &ToolCommand::new("resize2fs")
+                .args(["-f", "-M"])
+                .arg(image)
+                .env("E2FSPROGS_FAKE_TIME", epoch.to_string()),
+        )
+        .map_err(|source| Error::Tool { what: what(), source })?;
+    let usage = ext4_usage(runner, image, role)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(image)
+        .map_err(|e| Error::io(image, "open", e))?;
+    file.set_len(usage.size)
+        .map_err(|e| Error::io(image, "truncate", e))?;
+    Ok(usage.size)
+}
+
+/// Size and use of a filesystem image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// The filesystem's size in bytes.
+    pub size: u64,
+    /// Bytes in use.
+    pub used: u64,
+}
+
+/// Reads block counts from an ext4 superblock with `dumpe2fs -h`.
+pub fn ext4_usage(runner: &dyn ToolRunner, image: &Path, role: &str) -> Result<Usage> {
+    let output = runner
+        .run(&ToolCommand::new("dumpe2fs").arg("-h").arg(image))
+        .map_err(|source| Error::Tool {
+            what: format!("read the {role} ext4 superblock"),
+            source,
+        })?;
+    let text = output.stdout_text();
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    match (
+        field("Block count"),
+        field("Free blocks"),
+        field("Block size"),
+    ) {
+        (Some(blocks), Some(free), Some(size)) => Ok(Usage {
+            size: blocks * size,
+            used: (blocks - free.min(blocks)) * size,
+        }),
+        _ => Err(Error::Parse {
+            what: format!("dumpe2fs output for {}", image.display()),
+            detail: "no Block count / Free blocks / Block size".into(),
+        }),
+    }
+}
+
+/// Sets every inode's times in an ext4 image to the epoch (mtimes clamped to it), since
+/// `mkfs.ext4 -d` copies them, including the uncontrollable ctime, from the source tree.
+fn pin_ext4_times(
+    runner: &dyn ToolRunner,
+    source: &Path,
+    image: &Path,
+    epoch: u64,
+    role: &str,
+) -> Result<()> {
+    let root_mtime = std::fs::symlink_metadata(source)
+        .map_err(|e| Error::io(source, "stat", e))?
+        .mtime();
+    let mut script = String::new();
+    let root = Entry {
+        path: source.to_path_buf(),
+        relative: PathBuf::new(),
+        mtime: root_mtime,
+        allocated: 0,
+    };
+    for entry in std::iter::once(root).chain(walk(source)?) {
+        let name = entry.relative.to_str().ok_or_else(|| Error::UnstorableName {
+            path: entry.path.clone(),
+            reason: "it is not UTF-8",
+        })?;
+        if name.contains(['"', '\n', '\\']) {
+            return Err(Error::UnstorableName {
+                path: entry.path.clone(),
+                reason: "it holds a quote, backslash or newline",
+            });
+        }
+        let mtime = entry.mtime.clamp(0, epoch as i64);
+        let target = format!("\"/{name}\"");
+        for field in ["atime", "ctime", "crtime"] {
+            script.push_str(&format!("sif {target} {field} @{epoch}\n"));
+        }
+        script.push_str(&format!("sif {target} mtime @{mtime}\n"));
+    }
+    runner
+        .run(
+            &ToolCommand::new("debugfs")
+                .args(["-w", "-f", "-"])
+                .arg(image)
+                .stdin(script)
+                .env("E2FSPROGS_FAKE_TIME", epoch.to_string()),
+        )
+        .map_err(|source| Error::Tool {
+            what: format!("pin timestamps in the {role} ext4 filesystem"),
+            source,
+        })?;
+    Ok(())
+}
+
+/// Creates an erofs image of `source` at `out`; returns its size in bytes.
+pub fn make_erofs(
+    runner: &dyn ToolRunner,
+    source: &Path,
+    out: &Path,
+    uuid: Uuid,
+    epoch: u64,
+) -> Result<u64> {
+    // Names must be valid for erofs too; walking also catches unreadable entries early.
+    walk(source)?;
+    if out.exists() {
+        std::fs::remove_file(out).map_err(|e| Error::io(out, "remove", e))?;
+    }
+    runner
+        .run(
+            &ToolCommand::new("mkfs.erofs")
+                .args(["--quiet", "-zlz4"])
+                .arg(format!("-U{uuid}"))
+                .arg(format!("-T{epoch}"))
+                .arg(out)
+                .arg(source),
+        )
+        .map_err(|source| Error::Tool {
+            what: "make the root erofs filesystem".into(),
+            source,
+        })?;
+    let size = std::fs::metadata(out)
+        .map_err(|e| Error::io(out, "stat", e))?
+        .len();
+    // dm-verity works on whole 4 KiB blocks.
+    let padded = size.div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
+    if padded != size {
+        create_sparse(out, padded)?;
+    }
+    Ok(padded)
+}
+
+/// One entry of a source tree.
+#[derive(Debug)]
+pub struct Entry {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Path relative to the tree root.
+    pub relative: PathBuf,
+    /// Modification time in seconds.
+    pub mtime: i64,
+    /// Bytes allocated on disk, rounded up to whole blocks.
+    pub allocated: u64,
+}
+
+/// Every entry below `root` (not `root` itself), in sorted order.
+pub fn walk(root: &Path) -> Result<Vec<Entry>> {
+    let meta = std::fs::symlink_metadata(root).map_err(|e| Error::MissingInput {
+        path: root.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::MissingInput {
+            path: root.to_path_buf(),
+            detail: "not a directory".into(),
+        });
+    }
+    let mut entries = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut children: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, "list", e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::io(&dir, "list", e))?;
+        children.sort_by_key(|c| c.file_name());
+        for child in children {
+            let path = child.path();
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, "stat", e))?;
+            if child.file_name().len() > 255 {
+                return Err(Error::UnstorableName {
+                    path,
+                    reason: "its name is longer than 255 bytes",
+                });
+            }
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            entries.push(Entry {
+                allocated: (meta.blocks() * 512).div_ceil(BLOCK_SIZE) * BLOCK_SIZE,
+                mtime: meta.mtime(),
+                relative,
+                path,
+            });
+        }
+    }
+    entries.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(entries)
+}
+
+/// Bytes a tree needs at least: its allocated data plus one block per entry for metadata.
+pub fn tree_footprint(entries: &[Entry]) -> u64 {
+    entries.iter().map(|e| e.allocated + BLOCK_SIZE).sum()
+}
+
+/// Creates (or resizes) a sparse file of `size` bytes.
+pub fn create_sparse(path: &Path, size: u64) -> Result<()> {
+    let file = File::options()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io(path, "create", e))?;
+    file.set_len(size).map_err(|e| Error::io(path, "resize", e))
+}
