@@ -65,6 +65,10 @@ pub enum Command {
     #[command(subcommand)]
     Variant(VariantCommand),
 
+    /// Low-level image steps, runnable on their own.
+    #[command(subcommand)]
+    Image(ImageCommand),
+
     /// Write the JSON Schemas of every manifest kind into `<project>/schemas/`.
     ///
     /// Run it after changing a manifest type; `--check` only reports schemas that are out of date.
@@ -99,9 +103,115 @@ pub enum VariantCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Turn a root tree and a boot tree into the Bottlerocket-style OS disk (and data disk).
+    ///
+    /// Makes the root filesystem (ext4 shrunk to its content, or erofs), its dm-verity hash tree,
+    /// the BOOT, PRIVATE and DATA filesystems, writes them into an A/B GPT disk and compresses the
+    /// artifacts into `<output-dir>/<version>-<build-id>/`, pointing `<output-dir>/latest` at it.
+    ///
+    /// Layout, features, format and kernel parameters default to the variant's manifest when the
+    /// project defines the variant; the flags below override them.
+    ///
+    /// Example: twoliter image assemble --variant metal-dev --root build/rootfs --boot build/boot
+    Assemble(Box<AssembleArgs>),
+}
+
+/// Arguments of `twoliter image assemble`.
+#[derive(Debug, clap::Args)]
+pub struct AssembleArgs {
+    /// Variant name; used in artifact names and to find defaults in the project.
+    #[arg(long)]
+    pub variant: String,
+    /// Directory holding the root filesystem tree.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Directory holding the BOOT filesystem tree (kernel, boot configuration).
+    #[arg(long, value_name = "DIR")]
+    pub boot: PathBuf,
+    /// Directory with files for the PRIVATE filesystem.
+    #[arg(long, value_name = "DIR")]
+    pub private: Option<PathBuf>,
+    /// Where artifacts go [default: <project>/build/images/<arch>-<variant>].
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Release version [default: the project's release-version].
+    #[arg(long, value_name = "X.Y.Z")]
+    pub release_version: Option<String>,
+    /// Build id in artifact names [default: short git commit, `-dirty` if modified, or `local`].
+    #[arg(long)]
+    pub build_id: Option<String>,
+    /// OS disk size in GiB [default: the variant's, else 2].
+    #[arg(long, value_name = "GIB")]
+    pub os_image_size_gib: Option<u32>,
+    /// Data disk size in GiB [default: the variant's, else 1].
+    #[arg(long, value_name = "GIB")]
+    pub data_image_size_gib: Option<u32>,
+    /// Where DATA lives [default: the variant's, else split].
+    #[arg(long, value_enum)]
+    pub partition_plan: Option<PlanArg>,
+    /// One bank of doubled size instead of A/B banks.
+    #[arg(long)]
+    pub no_in_place_updates: bool,
+    /// Root filesystem type [default: erofs if the variant enables erofs-root-partition, else ext4].
+    #[arg(long, value_enum)]
+    pub root_fs: Option<RootFsArg>,
+    /// Extra disk format besides the raw image [default: the variant's, else raw].
+    #[arg(long, value_enum)]
+    pub image_format: Option<FormatArg>,
+    /// Kernel parameter placed before the generated ones; repeat for several [default: the variant's].
+    #[arg(long = "kernel-parameter", value_name = "PARAM")]
+    pub kernel_parameters: Vec<String>,
+    /// Timestamp for every file in the images [default: $SOURCE_DATE_EPOCH, else 0].
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
+    pub source_date_epoch: Option<u64>,
+    /// Print the artifact metadata as JSON instead of the usage table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--partition-plan` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanArg {
+    /// DATA on a separate data disk.
+    Split,
+    /// DATA after PRIVATE on the OS disk.
+    Unified,
+}
+
+/// `--root-fs` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RootFsArg {
+    /// ext4 without journal, shrunk to its content.
+    Ext4,
+    /// erofs, lz4-compressed.
+    Erofs,
+}
+
+/// `--image-format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// Raw disk images only.
+    Raw,
+    /// Also qcow2.
+    Qcow2,
+    /// Also stream-optimized VMDK.
+    Vmdk,
+}
+
 fn parse_arch(text: &str) -> Result<Arch, String> {
     Arch::from_name(text).ok_or_else(|| {
         let known: Vec<_> = Arch::ALL.iter().map(|a| a.name()).collect();
         format!("unknown architecture; use one of {}", known.join(", "))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
 }

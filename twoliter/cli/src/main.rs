@@ -3,6 +3,7 @@
 
 mod args;
 mod check;
+mod image;
 mod variant;
 
 use anyhow::{Context, Result};
@@ -36,6 +37,7 @@ fn init_logging(level: LogLevel) {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
 }
@@ -80,6 +82,7 @@ fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Check { json } => check::run(&ctx, json),
         Command::Variant(command) => variant::run(&ctx, command),
+        Command::Image(command) => image::run(&ctx, command),
         Command::Schemas { check } => schemas(&ctx, check),
         Command::Completions { shell } => {
             clap_complete::generate(

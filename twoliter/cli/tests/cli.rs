@@ -158,3 +158,89 @@ fn schemas_are_current() {
     let out = twoliter(&repo_root(), &["schemas", "--check"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn image_assemble_uses_the_variant_and_reports_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, boot, out) = (
+        dir.path().join("root"),
+        dir.path().join("boot"),
+        dir.path().join("out"),
+    );
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/motd"), "hi\n").unwrap();
+    std::fs::create_dir_all(&boot).unwrap();
+    std::fs::write(boot.join("vmlinuz"), vec![7u8; 4096]).unwrap();
+    let args = [
+        "image",
+        "assemble",
+        "--variant",
+        "metal-dev",
+        "--root",
+        root.to_str().unwrap(),
+        "--boot",
+        boot.to_str().unwrap(),
+        "--output-dir",
+        out.to_str().unwrap(),
+        "--build-id",
+        "test",
+        "--json",
+    ];
+    let run = twoliter(&repo_root(), &args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let meta: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    // metal-dev: x86_64 (this machine in CI), raw, split plan, 2 GiB OS image, console=ttyS0.
+    assert_eq!(meta["partition-plan"], "split");
+    assert_eq!(meta["os-image-size-gib"], 2);
+    assert!(meta["kernel-cmdline"]
+        .as_str()
+        .unwrap()
+        .starts_with("console=ttyS0 root=/dev/dm-0"));
+    let version = meta["version"].as_str().unwrap();
+    let latest = std::fs::read_link(out.join("latest")).unwrap();
+    assert_eq!(latest, Path::new(&format!("{version}-test")));
+
+    let missing = twoliter(
+        &repo_root(),
+        &[
+            "image",
+            "assemble",
+            "--variant",
+            "metal-dev",
+            "--root",
+            "/nonexistent/root",
+            "--boot",
+            boot.to_str().unwrap(),
+            "--output-dir",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("/nonexistent/root"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let bad_format = twoliter(
+        &repo_root(),
+        &[
+            "image",
+            "assemble",
+            "--variant",
+            "metal-dev",
+            "--root",
+            "r",
+            "--boot",
+            "b",
+            "--image-format",
+            "iso",
+        ],
+    );
+    assert_eq!(bad_format.status.code(), Some(2));
+    assert!(
+        stderr(&bad_format).contains("possible values: raw, qcow2, vmdk"),
+        "{}",
+        stderr(&bad_format)
+    );
+}

@@ -174,16 +174,27 @@ impl ToolRunner for HostRunner {
                     }
                 }
             })?;
-        if let (Some(input), Some(mut pipe)) = (&command.stdin, child.stdin.take()) {
-            // A tool that exits early closes its input; its exit status tells what happened.
-            let _ = pipe.write_all(input);
-        }
+        // Feed standard input from another thread while this one drains the output pipes, so a
+        // tool that echoes its input cannot fill a pipe and stall both sides.
+        let feeder = match (&command.stdin, child.stdin.take()) {
+            (Some(input), Some(mut pipe)) => {
+                let input = input.clone();
+                // A tool that exits early closes its input; its exit status tells what happened.
+                Some(std::thread::spawn(move || {
+                    let _ = pipe.write_all(&input);
+                }))
+            }
+            _ => None,
+        };
         let output = child
             .wait_with_output()
             .map_err(|source| ExecError::Spawn {
                 program: command.program.clone(),
                 source,
             })?;
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
+        }
         if output.status.success() {
             return Ok(ToolOutput {
                 stdout: output.stdout,
@@ -223,6 +234,15 @@ mod tests {
             .unwrap();
         assert_eq!(out.stdout_text(), "hi");
         assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    }
+
+    #[test]
+    fn large_input_echoed_back_does_not_stall() {
+        let input = vec![b'x'; 4 << 20];
+        let out = HostRunner
+            .run(&ToolCommand::new("cat").stdin(input.clone()))
+            .unwrap();
+        assert_eq!(out.stdout.len(), input.len());
     }
 
     #[test]

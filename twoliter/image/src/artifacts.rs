@@ -5,6 +5,7 @@
 use crate::assemble::{AssembleInput, ImageFormat};
 use crate::error::{Error, Result};
 use crate::metadata::{ArtifactFile, Metadata};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use twoliter_exec::{ToolCommand, ToolRunner};
@@ -118,7 +119,7 @@ impl ArtifactSet {
             .collect();
         files.sort();
         metadata.artifacts = files
-            .iter()
+            .par_iter()
             .map(|file| checksum(&self.temp_dir.join(file), file))
             .collect::<Result<_>>()?;
         let metadata_file = format!("{}.json", self.name);
@@ -149,7 +150,9 @@ impl ArtifactSet {
             .map(PathBuf::from)
             .unwrap_or_default();
         let latest = self.output_dir.join(LATEST);
-        let temp_link = self.output_dir.join(format!(".{LATEST}.{}", std::process::id()));
+        let temp_link = self
+            .output_dir
+            .join(format!(".{LATEST}.{}", std::process::id()));
         let _ = std::fs::remove_file(&temp_link);
         std::os::unix::fs::symlink(&target, &temp_link)
             .map_err(|e| Error::io(&temp_link, "create link", e))?;
@@ -167,27 +170,56 @@ impl Drop for ArtifactSet {
     }
 }
 
-/// Replaces the random content id qemu-img writes into a VMDK descriptor with `cid` (8 hex
-/// digits), so the same disk always converts to the same bytes.
+/// Replaces the random content id qemu-img writes into a VMDK descriptor (`CID=<hex>`, printed
+/// without zero padding) with `cid` (8 hex digits), so the same disk always converts to the same
+/// bytes. The descriptor is NUL-padded text in the sectors after the header, with room to spare.
 fn pin_vmdk_cid(path: &Path, cid: &str) -> Result<()> {
-    use std::io::{Read, Seek, SeekFrom, Write};
-    let mut file = std::fs::File::options()
+    use std::os::unix::fs::FileExt;
+    let bad = |detail: &str| Error::Parse {
+        what: format!("the VMDK descriptor of {}", path.display()),
+        detail: detail.to_string(),
+    };
+    let file = std::fs::File::options()
         .read(true)
         .write(true)
         .open(path)
         .map_err(|e| Error::io(path, "open", e))?;
     let mut head = vec![0u8; 64 << 10];
-    let n = file.read(&mut head).map_err(|e| Error::io(path, "read", e))?;
-    let needle = b"\nCID=";
-    let at = head[..n]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .ok_or_else(|| Error::Parse {
-            what: format!("the VMDK descriptor of {}", path.display()),
-            detail: "no CID line".into(),
-        })?;
-    file.seek(SeekFrom::Start((at + needle.len()) as u64))
-        .and_then(|_| file.write_all(cid.as_bytes()))
+    let n = file
+        .read_at(&mut head, 0)
+        .map_err(|e| Error::io(path, "read", e))?;
+    let head = &head[..n];
+    let marker = b"# Disk DescriptorFile";
+    let start = head
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .ok_or_else(|| bad("no descriptor"))?;
+    let len = head[start..]
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| bad("descriptor not terminated"))?;
+    let text = std::str::from_utf8(&head[start..start + len]).map_err(|_| bad("not text"))?;
+    let mut replaced = false;
+    let mut new_text: String = text
+        .split_inclusive('\n')
+        .map(|line| {
+            if line.starts_with("CID=") {
+                replaced = true;
+                format!("CID={cid}\n")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    if !replaced {
+        return Err(bad("no CID line"));
+    }
+    let mut bytes = std::mem::take(&mut new_text).into_bytes();
+    bytes.resize(bytes.len().max(len), 0);
+    if start + bytes.len() >= n {
+        return Err(bad("no room for the new CID"));
+    }
+    file.write_all_at(&bytes, start as u64)
         .and_then(|_| file.sync_all())
         .map_err(|e| Error::io(path, "write", e))
 }

@@ -8,7 +8,6 @@ use crate::metadata::{Metadata, PartitionUsage, VerityInfo};
 use partitions::{Bank, DiskPlan, Layout, PartitionId, PartitionPlan, PlanInput};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use twoliter_exec::ToolRunner;
@@ -106,8 +105,13 @@ pub struct Assembled {
     pub timings: Vec<Timing>,
 }
 
-/// Assembles the image described by `input`, running tools through `runner`.
-pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assembled> {
+/// Assembles the image described by `input`, running tools through `runner`. `progress` is told
+/// the name of each step as it starts (for a progress display).
+pub fn assemble(
+    runner: &dyn ToolRunner,
+    input: &AssembleInput,
+    progress: &dyn Fn(&'static str),
+) -> Result<Assembled> {
     let mut clock = Clock::start();
     let root_entries = fs::walk(&input.root_dir)?;
     let boot_entries = fs::walk(&input.boot_dir)?;
@@ -138,11 +142,7 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
         PartitionPlan::Unified => PartitionId::Data(Bank::A),
     };
     let data = part(data_id)?;
-    fits(
-        "the root tree",
-        fs::tree_footprint(&root_entries),
-        root,
-    )?;
+    fits("the root tree", fs::tree_footprint(&root_entries), root)?;
     fits("the boot tree", fs::tree_footprint(&boot_entries), boot)?;
 
     std::fs::create_dir_all(&input.output_dir)
@@ -151,10 +151,11 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
     let work = set.work_dir().to_path_buf();
 
     // Root filesystem.
+    progress("root filesystem");
     let root_image = work.join(format!("root.{}", input.root_fs.extension()));
     let root_usage = match input.root_fs {
         RootFs::Ext4 => {
-            fs::make_ext4(
+            fs::make_ext4_fitted(
                 runner,
                 &Ext4Spec {
                     label: "root",
@@ -164,11 +165,13 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
                     source: Some(&input.root_dir),
                     size: root.size_bytes(),
                     role: "root",
+                    inodes: None,
                 },
+                &root_entries,
+                root.size_bytes(),
                 &root_image,
             )
             .map_err(|e| explain_overflow(e, "the root tree", root))?;
-            fs::shrink_ext4(runner, &root_image, input.epoch, "root")?;
             fs::ext4_usage(runner, &root_image, "root")?
         }
         RootFs::Erofs => {
@@ -186,6 +189,7 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
     clock.lap("root filesystem");
 
     // dm-verity over the root filesystem.
+    progress("dm-verity");
     let verity_path = work.join("root.verity");
     let params = twoliter_verity::VerityParams::from_inputs(&[&input.seed(), b"verity/root"]);
     let verity = twoliter_verity::build(&root_image, &verity_path, &params)?;
@@ -195,6 +199,7 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
     let cmdline = kernel_cmdline(&input.kernel_parameters, &verity);
 
     // BOOT, PRIVATE and DATA filesystems.
+    progress("other filesystems");
     let boot_image = work.join("boot.ext4");
     fs::make_ext4(
         runner,
@@ -206,6 +211,7 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
             source: Some(&input.boot_dir),
             size: boot.size_bytes(),
             role: "BOOT",
+            inodes: None,
         },
         &boot_image,
     )
@@ -221,6 +227,7 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
             source: input.private_dir.as_deref(),
             size: private.size_bytes(),
             role: "PRIVATE",
+            inodes: None,
         },
         &private_image,
     )?;
@@ -235,12 +242,14 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
             source: None,
             size: data.size_bytes(),
             role: "DATA",
+            inodes: None,
         },
         &data_image,
     )?;
     clock.lap("other filesystems");
 
     // Disks.
+    progress("GPT and copy");
     let os_disk = set.work_path(".img");
     write_disk(
         &layout.os,
@@ -269,14 +278,21 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
         Ok(PartitionUsage::new(p.label_or_key(), used, p.size_bytes()))
     };
     let partitions_usage = vec![
-        usage(PartitionId::Boot(Bank::A), fs::ext4_usage(runner, &boot_image, "BOOT")?.used)?,
+        usage(
+            PartitionId::Boot(Bank::A),
+            fs::ext4_usage(runner, &boot_image, "BOOT")?.used,
+        )?,
         usage(PartitionId::Root(Bank::A), root_usage.size)?,
         usage(PartitionId::Hash(Bank::A), verity.hash_size)?,
-        usage(PartitionId::Private, fs::ext4_usage(runner, &private_image, "PRIVATE")?.used)?,
+        usage(
+            PartitionId::Private,
+            fs::ext4_usage(runner, &private_image, "PRIVATE")?.used,
+        )?,
         usage(data_id, fs::ext4_usage(runner, &data_image, "DATA")?.used)?,
     ];
 
     // Compressed and converted artifacts.
+    progress("compression");
     set.compress(&os_disk, ".img.lz4")?;
     if let Some(path) = &data_disk {
         set.compress(path, "-data.img.lz4")?;
@@ -291,6 +307,7 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
     match input.image_format {
         ImageFormat::Raw => {}
         format => {
+            progress("conversion");
             set.convert(runner, &os_disk, format, "")?;
             if let Some(path) = &data_disk {
                 set.convert(runner, path, format, "-data")?;
@@ -318,6 +335,7 @@ pub fn assemble(runner: &dyn ToolRunner, input: &AssembleInput) -> Result<Assemb
         partitions: partitions_usage,
         artifacts: Vec::new(),
     };
+    progress("finish");
     let (dir, metadata) = set.finish(metadata)?;
     clock.lap("finish");
     Ok(Assembled {
@@ -392,8 +410,7 @@ fn fits(what: &str, needed: u64, partition: &partitions::PlannedPartition) -> Re
 
 /// Turns a failed mkfs for a too-large tree into a size error naming the partition.
 fn explain_overflow(error: Error, what: &str, partition: &partitions::PlannedPartition) -> Error {
-    let text = error.to_string();
-    if text.contains("Could not allocate block") || text.contains("No space left") {
+    if fs::is_out_of_space(&error) {
         Error::DoesNotFit {
             what: what.to_string(),
             partition: partition.label_or_key(),
@@ -424,38 +441,36 @@ fn write_disk(disk: &DiskPlan, path: &Path, contents: &[(PartitionId, &Path)]) -
     Ok(())
 }
 
-/// Copies `image` into `out` at `offset`, skipping all-zero 4 KiB blocks so the disk stays sparse.
+/// Copies `image` into `out` at `offset`, reading only the data ranges of a sparse image and
+/// skipping all-zero 4 KiB blocks, so the disk stays sparse.
 fn copy_sparse(image: &Path, out: &mut File, out_path: &Path, offset: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
     const BLOCK: usize = 4096;
-    let mut input = File::open(image).map_err(|e| Error::io(image, "open", e))?;
+    let input = File::open(image).map_err(|e| Error::io(image, "open", e))?;
+    let len = input
+        .metadata()
+        .map_err(|e| Error::io(image, "stat", e))?
+        .len();
+    let ranges =
+        crate::sparse::data_ranges(&input, len).map_err(|e| Error::io(image, "scan", e))?;
     let mut buffer = vec![0u8; 1 << 20];
-    let mut position = offset;
-    loop {
-        let n = read_full(&mut input, &mut buffer).map_err(|e| Error::io(image, "read", e))?;
-        if n == 0 {
-            break;
-        }
-        for block in buffer[..n].chunks(BLOCK) {
-            if block.iter().any(|&b| b != 0) {
-                out.seek(SeekFrom::Start(position))
-                    .and_then(|_| out.write_all(block))
-                    .map_err(|e| Error::io(out_path, "write", e))?;
+    for (start, end) in ranges {
+        let mut position = start;
+        while position < end {
+            let n = ((end - position) as usize).min(buffer.len());
+            input
+                .read_exact_at(&mut buffer[..n], position)
+                .map_err(|e| Error::io(image, "read", e))?;
+            for (index, block) in buffer[..n].chunks(BLOCK).enumerate() {
+                if block.iter().any(|&b| b != 0) {
+                    out.write_all_at(block, offset + position + (index * BLOCK) as u64)
+                        .map_err(|e| Error::io(out_path, "write", e))?;
+                }
             }
-            position += block.len() as u64;
+            position += n as u64;
         }
     }
     Ok(())
-}
-
-fn read_full(file: &mut File, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match file.read(&mut buffer[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// Times consecutive steps.

@@ -49,6 +49,8 @@ pub struct Ext4Spec<'a> {
     pub size: u64,
     /// What the filesystem is for, in messages (`ROOT-A`).
     pub role: &'a str,
+    /// Number of inodes, when the default ratio would waste space.
+    pub inodes: Option<u64>,
 }
 
 /// Creates an ext4 image at `out` as described; returns its size in bytes.
@@ -59,20 +61,28 @@ pub fn make_ext4(runner: &dyn ToolRunner, spec: &Ext4Spec, out: &Path) -> Result
     if spec.journal {
         extended.push_str(",lazy_journal_init=0");
     }
-    let features = if spec.journal { "" } else { "^has_journal" };
+    // A read-only root needs neither a journal nor room to grow.
+    let features = if spec.journal {
+        ""
+    } else {
+        "^has_journal,^resize_inode"
+    };
     let mut command = ToolCommand::new("mkfs.ext4")
-        .args(["-q", "-F", "-b", "4096", "-I", "256", "-m", "0", "-U", &uuid, "-L", spec.label])
+        .args([
+            "-q", "-F", "-b", "4096", "-I", "256", "-m", "0", "-U", &uuid, "-L", spec.label,
+        ])
         .args(["-E", &extended])
         .env("E2FSPROGS_FAKE_TIME", spec.epoch.to_string());
     if !features.is_empty() {
         command = command.args(["-O", features]);
     }
+    if let Some(inodes) = spec.inodes {
+        command = command.arg("-N").arg(inodes.to_string());
+    }
     if let Some(source) = spec.source {
         command = command.arg("-d").arg(source);
     }
-    let command = command
-        .arg(out)
-        .arg(format!("{}k", spec.size / 1024));
+    let command = command.arg(out).arg(format!("{}k", spec.size / 1024));
     runner.run(&command).map_err(|source| Error::Tool {
         what: format!("make the {} ext4 filesystem", spec.role),
         source,
@@ -83,27 +93,54 @@ pub fn make_ext4(runner: &dyn ToolRunner, spec: &Ext4Spec, out: &Path) -> Result
     Ok(spec.size)
 }
 
-/// Shrinks an ext4 image to its minimum size and truncates the file to match; returns the size.
-pub fn shrink_ext4(runner: &dyn ToolRunner, image: &Path, epoch: u64, role: &str) -> Result<u64> {
-    let what = || format!("shrink the {role} ext4 filesystem");
-    runner
-        .run(
-            // -f: the filesystem was just made, so skip the e2fsck that would stamp the time of
-            // the check into the superblock.
-            &ToolCommand::new("resize2fs")
-                .args(["-f", "-M"])
-                .arg(image)
-                .env("E2FSPROGS_FAKE_TIME", epoch.to_string()),
-        )
-        .map_err(|source| Error::Tool { what: what(), source })?;
-    let usage = ext4_usage(runner, image, role)?;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(image)
-        .map_err(|e| Error::io(image, "open", e))?;
-    file.set_len(usage.size)
-        .map_err(|e| Error::io(image, "truncate", e))?;
-    Ok(usage.size)
+/// Makes an ext4 image of `entries`' tree (from [`walk`]) sized to its content rather than to
+/// its partition: the first try is an estimate with a little slack, grown by 15% while mkfs
+/// runs out of space, up to `capacity`. (`resize2fs -M` would be the classic way, but its
+/// minimum-size estimate ignores free space on flex_bg filesystems and often refuses to shrink.)
+/// Returns the image size in bytes.
+pub fn make_ext4_fitted(
+    runner: &dyn ToolRunner,
+    spec: &Ext4Spec,
+    entries: &[Entry],
+    capacity: u64,
+    out: &Path,
+) -> Result<u64> {
+    const MIB: u64 = 1 << 20;
+    let inodes = entries.len() as u64 + 64;
+    let estimate = tree_footprint(entries) * 103 / 100 + inodes * 256 + 8 * MIB;
+    let mut size = estimate.div_ceil(MIB) * MIB;
+    loop {
+        let attempt = size.min(capacity);
+        let sized = Ext4Spec {
+            size: attempt,
+            inodes: Some(inodes),
+            ..spec.clone()
+        };
+        match make_ext4(runner, &sized, out) {
+            Ok(size) => return Ok(size),
+            Err(error) if is_out_of_space(&error) && attempt < capacity => {
+                tracing::debug!(
+                    "{} MiB was too small for the {} tree",
+                    attempt / MIB,
+                    spec.role
+                );
+                size = (attempt * 115 / 100).div_ceil(MIB) * MIB;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Whether a failed mkfs ran out of space (blocks or inodes).
+pub fn is_out_of_space(error: &Error) -> bool {
+    let text = error.to_string();
+    [
+        "Could not allocate block",
+        "No space left",
+        "Could not allocate inode",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 /// Size and use of a filesystem image.
@@ -165,10 +202,13 @@ fn pin_ext4_times(
         allocated: 0,
     };
     for entry in std::iter::once(root).chain(walk(source)?) {
-        let name = entry.relative.to_str().ok_or_else(|| Error::UnstorableName {
-            path: entry.path.clone(),
-            reason: "it is not UTF-8",
-        })?;
+        let name = entry
+            .relative
+            .to_str()
+            .ok_or_else(|| Error::UnstorableName {
+                path: entry.path.clone(),
+                reason: "it is not UTF-8",
+            })?;
         if name.contains(['"', '\n', '\\']) {
             return Err(Error::UnstorableName {
                 path: entry.path.clone(),

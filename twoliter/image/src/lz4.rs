@@ -8,35 +8,45 @@
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// Bytes per independently compressed frame.
 const CHUNK: usize = 8 << 20;
 
 /// Compresses `input` into `output` (created or replaced); returns the compressed size.
+/// Holes of a sparse input are not read, and an all-zero chunk is compressed only once.
 pub fn compress_file(input: &Path, output: &Path) -> Result<u64> {
-    let mut reader = File::open(input).map_err(|e| Error::io(input, "open", e))?;
+    let reader = File::open(input).map_err(|e| Error::io(input, "open", e))?;
+    let len = reader
+        .metadata()
+        .map_err(|e| Error::io(input, "stat", e))?
+        .len();
+    let ranges =
+        crate::sparse::data_ranges(&reader, len).map_err(|e| Error::io(input, "scan", e))?;
     let mut writer = File::create(output).map_err(|e| Error::io(output, "create", e))?;
+    let offsets: Vec<u64> = (0..len).step_by(CHUNK).collect();
     let batch = rayon::current_num_threads().max(1) * 2;
+    let zero_frame = std::sync::OnceLock::new();
     let mut written = 0u64;
-    loop {
-        let mut chunks = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            let chunk = read_chunk(&mut reader, input)?;
-            if chunk.is_empty() {
-                break;
-            }
-            chunks.push(chunk);
-        }
-        if chunks.is_empty() {
-            break;
-        }
-        let frames: Vec<Vec<u8>> = chunks
+    for group in offsets.chunks(batch) {
+        let frames: Vec<Vec<u8>> = group
             .par_iter()
-            .map(|chunk| compress_frame(chunk))
+            .map(|&offset| {
+                let size = (len - offset).min(CHUNK as u64) as usize;
+                let mut chunk = vec![0u8; size];
+                let has_data = crate::sparse::read_at(&reader, &ranges, offset, &mut chunk)?;
+                if !has_data && size == CHUNK {
+                    return Ok(zero_frame
+                        .get_or_init(|| compress_frame(&chunk))
+                        .as_ref()
+                        .map_err(|e| std::io::Error::other(e.to_string()))?
+                        .clone());
+                }
+                compress_frame(&chunk)
+            })
             .collect::<std::io::Result<_>>()
-            .map_err(|e| Error::io(output, "compress into", e))?;
+            .map_err(|e| Error::io(input, "compress", e))?;
         for frame in &frames {
             writer
                 .write_all(frame)
@@ -44,17 +54,10 @@ pub fn compress_file(input: &Path, output: &Path) -> Result<u64> {
             written += frame.len() as u64;
         }
     }
-    writer.sync_all().map_err(|e| Error::io(output, "sync", e))?;
+    writer
+        .sync_all()
+        .map_err(|e| Error::io(output, "sync", e))?;
     Ok(written)
-}
-
-fn read_chunk(reader: &mut File, path: &Path) -> Result<Vec<u8>> {
-    let mut chunk = Vec::with_capacity(CHUNK);
-    Read::by_ref(reader)
-        .take(CHUNK as u64)
-        .read_to_end(&mut chunk)
-        .map_err(|e| Error::io(path, "read", e))?;
-    Ok(chunk)
 }
 
 fn compress_frame(chunk: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -103,6 +106,9 @@ mod tests {
         compress_file(&input, &packed).unwrap();
         let out = dir.path().join("out");
         decompress_file(&packed, &out).unwrap();
-        assert!(std::fs::read(&out).unwrap() == data, "round trip changed the data");
+        assert!(
+            std::fs::read(&out).unwrap() == data,
+            "round trip changed the data"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! [`Project::load`] reads a whole project and reports every problem it finds as a
 //! [`Diagnostic`] naming the file, line, column and key, what is wrong and how to fix it.
 
+pub mod build_id;
 pub mod config;
 pub mod diagnostic;
 pub mod package;
