@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info, env = "TWOLITER_LOG_LEVEL")]
     pub log_level: LogLevel,
 
-    /// The project directory [default: the nearest directory upwards holding Twoliter.toml].
+    /// The project directory or its Twoliter.toml [default: the nearest directory upwards holding
+    /// Twoliter.toml].
     #[arg(long, global = true, value_name = "DIR", env = "TWOLITER_PROJECT_PATH")]
     pub project_path: Option<PathBuf>,
 
@@ -163,7 +164,8 @@ pub struct AssembleArgs {
     /// Kernel parameter placed before the generated ones; repeat for several [default: the variant's].
     #[arg(long = "kernel-parameter", value_name = "PARAM")]
     pub kernel_parameters: Vec<String>,
-    /// Timestamp for every file in the images [default: $SOURCE_DATE_EPOCH, else 0].
+    /// Timestamp for every file in the images [default: $SOURCE_DATE_EPOCH, else the commit time
+    /// of the project's HEAD, else 1].
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
     pub source_date_epoch: Option<u64>,
     /// Print the artifact metadata as JSON instead of the usage table.

@@ -21,7 +21,11 @@ fn assemble(globals: &Globals, args: AssembleArgs) -> Result<ExitCode> {
         Err(ProjectError::NotFound { .. }) => None,
         Err(error) => return Err(error.into()),
     };
-    let variant = project.as_ref().and_then(|p| p.variants.get(&args.variant));
+    // Inside a project the variant must be one of its own: a typo must not build a default image.
+    let variant = match &project {
+        Some(project) => Some(project.variant(&args.variant)?),
+        None => None,
+    };
     let input = input(globals, &args, project.as_ref(), variant)?;
     tracing::info!(
         "assembling {} {} {}-{} into {}",
@@ -90,9 +94,11 @@ fn input(
     let arch = globals.arch;
     if let Some(v) = variant {
         if !v.supported_arches.contains(&arch) {
+            let supported: Vec<&str> = v.supported_arches.iter().map(|a| a.name()).collect();
             anyhow::bail!(
-                "variant {} does not support {arch} (supported-arches in {}); pass --arch",
+                "variant {} builds for {} only (supported-arches in {}), not {arch}; choose one with --arch",
                 v.name,
+                supported.join(", "),
                 v.manifest.display()
             );
         }
@@ -126,8 +132,24 @@ fn input(
             .map(|v| v.kernel_parameters.clone())
             .unwrap_or_default()
     } else {
+        for parameter in &args.kernel_parameters {
+            twoliter_project::variant::check_kernel_parameter(parameter)
+                .map_err(|problem| anyhow::anyhow!("--kernel-parameter: {problem}"))?;
+        }
         args.kernel_parameters.clone()
     };
+    for unsupported in [ImageFeature::XfsDataPartition, ImageFeature::UefiSecureBoot] {
+        if feature(unsupported) {
+            anyhow::bail!(
+                "image feature `{}` is not supported by image assembly yet; turn it off in the variant's image-features",
+                serde_json::to_value(unsupported)?.as_str().unwrap_or_default()
+            );
+        }
+    }
+    let epoch = args
+        .source_date_epoch
+        .or_else(|| twoliter_project::build_id::commit_time(&root))
+        .unwrap_or(1);
     let output_dir = args.output_dir.clone().unwrap_or_else(|| {
         root.join("build/images")
             .join(format!("{arch}-{}", args.variant))
@@ -154,6 +176,6 @@ fn input(
         kernel_parameters,
         image_format,
         output_dir,
-        epoch: args.source_date_epoch.unwrap_or(0),
+        epoch,
     })
 }

@@ -14,15 +14,36 @@ use std::process::ExitCode;
 use twoliter_project::{Arch, Project, ProjectError};
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`twoliter variant list | head`), as Unix tools do.
+    // SAFETY: restoring the default disposition of SIGPIPE before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = Args::parse();
     init_logging(args.log_level);
     match run(args) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text the message before
+/// it already contains (many library errors quote their cause).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn init_logging(level: LogLevel) {
@@ -53,7 +74,7 @@ impl Globals {
     /// Finds the project root from `--project-path` or the current directory.
     pub fn root(&self) -> Result<PathBuf, ProjectError> {
         match &self.project_path {
-            Some(path) => Ok(path.clone()),
+            Some(path) => twoliter_project::at(path),
             None => {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
                 twoliter_project::discover(&cwd)

@@ -13,6 +13,7 @@ fn twoliter(cwd: &Path, args: &[&str]) -> Output {
         .current_dir(cwd)
         .env_remove("TWOLITER_PROJECT_PATH")
         .env_remove("TWOLITER_ARCH")
+        .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .expect("the twoliter binary runs")
 }
@@ -94,14 +95,14 @@ fn variant_show_resolves_layout_and_format() {
 }
 
 #[test]
-fn an_unknown_variant_names_the_known_ones() {
-    let out = twoliter(&repo_root(), &["variant", "show", "aws-k8s-9.99"]);
+fn an_unknown_variant_suggests_the_closest_or_lists_them() {
+    let out = twoliter(&repo_root(), &["variant", "show", "aws-k8s-1.31-nvidai"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("no variant `aws-k8s-9.99`") && err.contains("metal-dev"),
-        "{err}"
-    );
+    assert!(err.contains("no variant `aws-k8s-1.31-nvidai`"), "{err}");
+    assert!(err.contains("did you mean `aws-k8s-1.31-nvidia`?"), "{err}");
+    let out = twoliter(&repo_root(), &["variant", "show", "zzz"]);
+    assert!(stderr(&out).contains("known variants: ") && stderr(&out).contains("metal-dev"));
 }
 
 #[test]
@@ -139,6 +140,52 @@ fn outside_a_project_says_how_to_point_at_one() {
         &["--project-path", repo_root().to_str().unwrap(), "check"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn project_path_takes_the_directory_or_its_twoliter_toml() {
+    let root = repo_root();
+    let file = root.join("Twoliter.toml");
+    let out = twoliter(
+        Path::new("/"),
+        &["--project-path", file.to_str().unwrap(), "check"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sub = root.join("variants");
+    let out = twoliter(
+        Path::new("/"),
+        &["--project-path", sub.to_str().unwrap(), "check"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("variants holds no Twoliter.toml"),
+        "{}",
+        stderr(&out)
+    );
+    let out = twoliter(
+        Path::new("/"),
+        &["--project-path", "/nonexistent/x", "check"],
+    );
+    assert!(
+        stderr(&out).contains("/nonexistent/x does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let command = format!(
+        "{} variant list | head -n 1",
+        env!("CARGO_BIN_EXE_twoliter")
+    );
+    let out = Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(stdout(&out).starts_with("VARIANT"), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
 #[test]
@@ -199,6 +246,83 @@ fn image_assemble_uses_the_variant_and_reports_usage() {
     let version = meta["version"].as_str().unwrap();
     let latest = std::fs::read_link(out.join("latest")).unwrap();
     assert_eq!(latest, Path::new(&format!("{version}-test")));
+    // Without SOURCE_DATE_EPOCH the commit time is used, so a rebuild is byte-identical.
+    assert!(meta["source-date-epoch"].as_u64().unwrap() > 1);
+    let again = dir.path().join("again");
+    let mut second = args.to_vec();
+    second[9] = again.to_str().unwrap();
+    let rerun = twoliter(&repo_root(), &second);
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    let meta_again: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
+    assert_eq!(
+        meta["artifacts"], meta_again["artifacts"],
+        "rebuild differs"
+    );
+
+    let typo = twoliter(
+        &repo_root(),
+        &[
+            "image",
+            "assemble",
+            "--variant",
+            "metal-deb",
+            "--root",
+            "r",
+            "--boot",
+            "b",
+        ],
+    );
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr(&typo).contains("did you mean `metal-dev`?"),
+        "{}",
+        stderr(&typo)
+    );
+
+    let reserved = twoliter(
+        &repo_root(),
+        &[
+            "image",
+            "assemble",
+            "--variant",
+            "metal-dev",
+            "--root",
+            "r",
+            "--boot",
+            "b",
+            "--kernel-parameter",
+            "root=/dev/sda",
+        ],
+    );
+    assert!(
+        stderr(&reserved).contains("--kernel-parameter: `root=/dev/sda` is set by twoliter itself"),
+        "{}",
+        stderr(&reserved)
+    );
+
+    let bad_id = twoliter(
+        &repo_root(),
+        &[
+            "image",
+            "assemble",
+            "--variant",
+            "metal-dev",
+            "--root",
+            root.to_str().unwrap(),
+            "--boot",
+            boot.to_str().unwrap(),
+            "--output-dir",
+            out.to_str().unwrap(),
+            "--build-id",
+            "a/../../b",
+        ],
+    );
+    assert_eq!(bad_id.status.code(), Some(1));
+    assert!(
+        stderr(&bad_id).contains("build id `a/../../b` is not valid"),
+        "{}",
+        stderr(&bad_id)
+    );
 
     let missing = twoliter(
         &repo_root(),

@@ -13,6 +13,32 @@ use twoliter_exec::{ToolCommand, ToolRunner};
 /// The name of the link to the newest build in the output directory.
 pub const LATEST: &str = "latest";
 
+/// Marks a directory of artifacts being made: `.<version>-<build>.partial-<pid>`.
+const PARTIAL: &str = ".partial-";
+
+/// Removes the partial directories of assemblies that were killed (their process is gone).
+fn remove_abandoned(output_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(output_dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .rsplit_once(PARTIAL)
+            .map(|(_, pid)| pid.trim_end_matches(".old"))
+        else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+        if name.starts_with('.') && !alive {
+            tracing::info!("removing {name}, left by an interrupted build");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// The artifacts of one build while they are being made.
 #[derive(Debug)]
 pub struct ArtifactSet {
@@ -35,9 +61,10 @@ impl ArtifactSet {
     pub fn begin(input: &AssembleInput) -> Result<Self> {
         let build = format!("{}-{}", input.version, input.build_id);
         let final_dir = input.output_dir.join(&build);
+        remove_abandoned(&input.output_dir);
         let temp_dir = input
             .output_dir
-            .join(format!(".{build}.partial-{}", std::process::id()));
+            .join(format!(".{build}{PARTIAL}{}", std::process::id()));
         if temp_dir.exists() {
             std::fs::remove_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, "remove", e))?;
         }
@@ -136,13 +163,15 @@ impl ArtifactSet {
         }
         sync_dir(&self.temp_dir)?;
         if self.final_dir.exists() {
-            let old = self.temp_dir.with_extension("old");
-            std::fs::rename(&self.final_dir, &old)
-                .map_err(|e| Error::io(&self.final_dir, "move aside", e))?;
-            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, "remove", e))?;
+            // Swap the new directory with the old one in one step, so the final name always
+            // holds a complete build; then remove the old one (now under the temporary name).
+            exchange(&self.temp_dir, &self.final_dir)?;
+            std::fs::remove_dir_all(&self.temp_dir)
+                .map_err(|e| Error::io(&self.temp_dir, "remove the previous build at", e))?;
+        } else {
+            std::fs::rename(&self.temp_dir, &self.final_dir)
+                .map_err(|e| Error::io(&self.final_dir, "rename into", e))?;
         }
-        std::fs::rename(&self.temp_dir, &self.final_dir)
-            .map_err(|e| Error::io(&self.final_dir, "rename into", e))?;
         self.finished = true;
         let target = self
             .final_dir
@@ -222,6 +251,32 @@ fn pin_vmdk_cid(path: &Path, cid: &str) -> Result<()> {
     file.write_all_at(&bytes, start as u64)
         .and_then(|_| file.sync_all())
         .map_err(|e| Error::io(path, "write", e))
+}
+
+/// Atomically exchanges two paths (`renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| Error::Invalid(format!("path {} holds a NUL byte", p.display())))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(Error::io(b, "replace", std::io::Error::last_os_error()))
+    }
 }
 
 fn source_name(path: &Path) -> String {

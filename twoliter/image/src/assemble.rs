@@ -62,7 +62,50 @@ pub struct AssembleInput {
     pub epoch: u64,
 }
 
+/// Largest build epoch: ext4's 256-byte inodes store 34-bit seconds.
+pub const MAX_EPOCH: u64 = (1 << 34) - 1;
+
 impl AssembleInput {
+    /// Checks the values that end up in file names and timestamps.
+    pub fn validate(&self) -> Result<()> {
+        let name_like = |value: &str, field: &str, allowed: &str| -> Result<()> {
+            let ok = !value.is_empty()
+                && !value.starts_with(['.', '-'])
+                && !value.contains("..")
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || allowed.contains(c));
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Invalid(format!(
+                    "{field} `{value}` is not valid: use letters, digits and `{allowed}`, not starting with `.` or `-`"
+                )))
+            }
+        };
+        name_like(&self.variant, "variant", "-.")?;
+        name_like(&self.arch, "arch", "_")?;
+        name_like(&self.build_id, "build id", "-._")?;
+        let parts: Vec<&str> = self.version.split('.').collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(Error::Invalid(format!(
+                "release version `{}` is not X.Y.Z (three numbers)",
+                self.version
+            )));
+        }
+        if !(1..=MAX_EPOCH).contains(&self.epoch) {
+            return Err(Error::Invalid(format!(
+                "SOURCE_DATE_EPOCH {} is outside 1..={MAX_EPOCH} (0 means \"now\" to e2fsprogs, and ext4 cannot store later times)",
+                self.epoch
+            )));
+        }
+        Ok(())
+    }
+
     /// Seed for salts, UUIDs and GUIDs: a digest of what identifies the image.
     fn seed(&self) -> [u8; 32] {
         let mut hasher = Sha256::new();
@@ -112,6 +155,7 @@ pub fn assemble(
     input: &AssembleInput,
     progress: &dyn Fn(&'static str),
 ) -> Result<Assembled> {
+    input.validate()?;
     let mut clock = Clock::start();
     let root_entries = fs::walk(&input.root_dir)?;
     let boot_entries = fs::walk(&input.boot_dir)?;
@@ -171,7 +215,9 @@ pub fn assemble(
                 root.size_bytes(),
                 &root_image,
             )
-            .map_err(|e| explain_overflow(e, "the root tree", root))?;
+            .map_err(|e| {
+                explain_overflow(e, "the root tree", fs::tree_footprint(&root_entries), root)
+            })?;
             fs::ext4_usage(runner, &root_image, "root")?
         }
         RootFs::Erofs => {
@@ -215,7 +261,7 @@ pub fn assemble(
         },
         &boot_image,
     )
-    .map_err(|e| explain_overflow(e, "the boot tree", boot))?;
+    .map_err(|e| explain_overflow(e, "the boot tree", fs::tree_footprint(&boot_entries), boot))?;
     let private_image = work.join("private.ext4");
     fs::make_ext4(
         runner,
@@ -404,19 +450,23 @@ fn fits(what: &str, needed: u64, partition: &partitions::PlannedPartition) -> Re
         partition: partition.label_or_key(),
         needed_mib: needed.div_ceil(partitions::MIB),
         capacity_mib: partition.size_mib,
-        hint: "raise image-layout.os-image-size-gib or make the tree smaller",
+        hint: "raise the OS image size (image-layout.os-image-size-gib, or --os-image-size-gib) or make the tree smaller",
     })
 }
 
 /// Turns a failed mkfs for a too-large tree into a size error naming the partition.
-fn explain_overflow(error: Error, what: &str, partition: &partitions::PlannedPartition) -> Error {
+fn explain_overflow(
+    error: Error,
+    what: &str,
+    footprint: u64,
+    partition: &partitions::PlannedPartition,
+) -> Error {
     if fs::is_out_of_space(&error) {
-        Error::DoesNotFit {
+        Error::NoRoomForMetadata {
             what: what.to_string(),
             partition: partition.label_or_key(),
-            needed_mib: partition.size_mib + 1,
+            content_mib: footprint.div_ceil(partitions::MIB),
             capacity_mib: partition.size_mib,
-            hint: "raise image-layout.os-image-size-gib or make the tree smaller",
         }
     } else {
         error
@@ -490,7 +540,7 @@ impl Clock {
     fn lap(&mut self, step: &'static str) {
         let now = Instant::now();
         let elapsed = now - self.last;
-        tracing::info!("{step}: {:.2} s", elapsed.as_secs_f64());
+        tracing::debug!("{step}: {:.2} s", elapsed.as_secs_f64());
         self.laps.push(Timing { step, elapsed });
         self.last = now;
     }

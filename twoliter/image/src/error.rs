@@ -65,6 +65,18 @@ pub enum Error {
         /// How to make it fit.
         hint: &'static str,
     },
+    /// Content fits its partition by size, but not with the filesystem's own metadata.
+    #[error("{what} ({content_mib} MiB of files) does not fit in {partition} ({capacity_mib} MiB) once the filesystem's own metadata (journal, inode tables) is added; raise the OS image size (image-layout.os-image-size-gib, or --os-image-size-gib) or make the tree smaller")]
+    NoRoomForMetadata {
+        /// What does not fit.
+        what: String,
+        /// The partition.
+        partition: String,
+        /// Size of the files, MiB.
+        content_mib: u64,
+        /// Partition size, MiB.
+        capacity_mib: u64,
+    },
     /// The partition plan is invalid.
     #[error("invalid partition layout: {0}")]
     Plan(#[from] partitions::Error),

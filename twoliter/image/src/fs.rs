@@ -202,20 +202,11 @@ fn pin_ext4_times(
         allocated: 0,
     };
     for entry in std::iter::once(root).chain(walk(source)?) {
-        let name = entry
-            .relative
-            .to_str()
-            .ok_or_else(|| Error::UnstorableName {
-                path: entry.path.clone(),
-                reason: "it is not UTF-8",
-            })?;
-        if name.contains(['"', '\n', '\\']) {
-            return Err(Error::UnstorableName {
-                path: entry.path.clone(),
-                reason: "it holds a quote, backslash or newline",
-            });
-        }
-        let mtime = entry.mtime.clamp(0, epoch as i64);
+        // `walk` admits only UTF-8 names without quotes, backslashes or newlines.
+        let name = entry.relative.to_string_lossy();
+        let mtime = entry
+            .mtime
+            .clamp(0, i64::try_from(epoch).unwrap_or(i64::MAX));
         let target = format!("\"/{name}\"");
         for field in ["atime", "ctime", "crtime"] {
             script.push_str(&format!("sif {target} {field} @{epoch}\n"));
@@ -310,11 +301,27 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
         for child in children {
             let path = child.path();
             let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, "stat", e))?;
-            if child.file_name().len() > 255 {
+            let file_name = child.file_name();
+            if file_name.len() > 255 {
                 return Err(Error::UnstorableName {
                     path,
                     reason: "its name is longer than 255 bytes",
                 });
+            }
+            match file_name.to_str() {
+                None => {
+                    return Err(Error::UnstorableName {
+                        path,
+                        reason: "its name is not UTF-8",
+                    })
+                }
+                Some(name) if name.contains(['"', '\n', '\\']) => {
+                    return Err(Error::UnstorableName {
+                        path,
+                        reason: "its name holds a quote, backslash or newline",
+                    })
+                }
+                Some(_) => {}
             }
             if meta.is_dir() {
                 stack.push(path.clone());

@@ -497,6 +497,14 @@ fn bad_inputs_fail_clearly_and_leave_no_partial_artifacts() {
         assert!(names.is_empty(), "left behind: {names:?}");
     };
 
+    let mut unset_epoch = input(&trees, out.path());
+    unset_epoch.epoch = 0;
+    let error = assemble(&HostRunner, &unset_epoch, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("SOURCE_DATE_EPOCH 0 is outside"), "{error}");
+    no_build(out.path());
+
     let mut missing = input(&trees, out.path());
     missing.root_dir = trees.root.join("nope");
     let error = assemble(&HostRunner, &missing, &|_| {})

@@ -7,30 +7,37 @@ use std::process::Command;
 /// Build id used outside a git checkout.
 pub const UNVERSIONED: &str = "local";
 
+/// Runs git in `root`; its trimmed output when it succeeds.
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
 /// The short commit (8 hex digits) of the git checkout holding `root`, with `-dirty` appended when
-/// tracked files differ from it; [`UNVERSIONED`] when `root` is not in a git checkout or git is
-/// missing.
+/// the work tree differs from it (modified or new files that git does not ignore);
+/// [`UNVERSIONED`] when `root` is not in a git checkout or git is missing.
 pub fn build_id(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let Some(commit) = git(&["rev-parse", "--short=8", "HEAD"]) else {
+    let Some(commit) = git(root, &["rev-parse", "--short=8", "HEAD"]) else {
         return UNVERSIONED.to_string();
     };
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|status| !status.is_empty());
+    let dirty = git(root, &["status", "--porcelain"]).is_some_and(|status| !status.is_empty());
     if dirty {
         format!("{commit}-dirty")
     } else {
         commit
     }
+}
+
+/// The commit time (seconds since the epoch) of the checkout's HEAD: the default
+/// SOURCE_DATE_EPOCH of a build, so rebuilding a commit gives the same timestamps.
+pub fn commit_time(root: &Path) -> Option<u64> {
+    git(root, &["log", "-1", "--format=%ct"])?.parse().ok()
 }
 
 #[cfg(test)]
@@ -41,6 +48,7 @@ mod tests {
     fn outside_git_the_build_is_local() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(build_id(dir.path()), UNVERSIONED);
+        assert_eq!(commit_time(dir.path()), None);
     }
 
     #[test]
@@ -65,6 +73,10 @@ mod tests {
         let clean = build_id(dir.path());
         assert_eq!(clean.len(), 8, "{clean}");
         assert!(clean.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(commit_time(dir.path()).is_some_and(|t| t > 1_600_000_000));
+        std::fs::write(dir.path().join("new"), "untracked").unwrap();
+        assert_eq!(build_id(dir.path()), format!("{clean}-dirty"));
+        std::fs::remove_file(dir.path().join("new")).unwrap();
         std::fs::write(dir.path().join("f"), "2").unwrap();
         assert_eq!(build_id(dir.path()), format!("{clean}-dirty"));
     }

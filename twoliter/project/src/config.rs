@@ -115,6 +115,18 @@ pub fn is_lower_hex(text: &str, len: usize) -> bool {
 impl TwoliterConfig {
     /// Checks what the types alone cannot: the schema version and references between tables.
     pub fn validate(&self, text: &str, shown: &Path, problems: &mut Diagnostics) {
+        let version = &self.release_version;
+        if !version.pre.is_empty() || !version.build.is_empty() {
+            problems.push(
+                Diagnostic::new(
+                    shown,
+                    format!("release version `{version}` is not plain X.Y.Z"),
+                )
+                .key("release-version")
+                .locate(text, "release-version")
+                .hint("drop the pre-release/build suffix; the build id is added to artifact names already"),
+            );
+        }
         if self.schema_version != SCHEMA_VERSION {
             problems.push(
                 Diagnostic::new(
@@ -150,7 +162,13 @@ impl TwoliterConfig {
                         .locate(text, "[sdk]")
                         .hint("add `vendor = \"<name>\"` naming a [vendor.<name>] table, or `local = true` for an SDK built by `twoliter sdk build`"),
                 ),
-                (Some(vendor), _) => self.check_vendor(vendor, "sdk.vendor", text, shown, problems),
+                (Some(_), true) => problems.push(
+                    Diagnostic::new(shown, "the SDK is both local and from a vendor")
+                        .key("sdk")
+                        .locate(text, "[sdk]")
+                        .hint("keep `local = true` for an SDK built by `twoliter sdk build`, or `vendor = \"...\"` to pull it, not both"),
+                ),
+                (Some(vendor), false) => self.check_vendor(vendor, "sdk.vendor", text, shown, problems),
                 (None, true) => {}
             }
         }
@@ -194,6 +212,13 @@ impl TwoliterConfig {
                     )),
             );
         }
+    }
+}
+
+impl TwoliterConfig {
+    /// Whether the project pulls anything that `Twoliter.lock` must pin.
+    pub fn needs_lock(&self) -> bool {
+        !self.kit.is_empty() || self.sdk.as_ref().is_some_and(|sdk| !sdk.local)
     }
 }
 
@@ -251,6 +276,10 @@ impl Lockfile {
             (None, Some(have)) => problems.push(stale(format!(
                 "the lock pins SDK {} but Twoliter.toml has no [sdk]",
                 have.name
+            ))),
+            (Some(want), None) if !want.local => problems.push(stale(format!(
+                "Twoliter.toml asks for SDK {} {} but the lock pins no SDK",
+                want.name, want.version
             ))),
             _ => {}
         }

@@ -142,6 +142,14 @@ impl PackageManifest {
                 "use letters, digits and `._+~^` (no `-`), e.g. `1.36.1`".into(),
             ));
         }
+        if self.release == 0 {
+            problems.push(problem(
+                "release",
+                "release",
+                "release 0 is not allowed".into(),
+                "releases count from 1".into(),
+            ));
+        }
         let mut names = Vec::new();
         for (index, file) in self.external_files.iter().enumerate() {
             let key = format!("external-files[{index}]");
@@ -216,12 +224,21 @@ impl PackageManifest {
             .spec
             .clone()
             .unwrap_or_else(|| format!("{}.spec", self.name));
+        if spec_name.contains('/') || spec_name.starts_with('.') {
+            problems.push(problem(
+                "spec",
+                "spec",
+                format!("spec `{spec_name}` is not a file name in the package directory"),
+                "keep the spec beside package.yaml and name it without `/`".into(),
+            ));
+        }
         let spec = dir.join(&spec_name);
+        let spec_shown = crate::diagnostic::relative(root, &spec);
         match std::fs::read_to_string(&spec) {
             Err(e) => problems.push(problem(
                 "spec",
                 "spec",
-                format!("cannot read spec file `{}`: {e}", spec.display()),
+                format!("cannot read spec file `{}`: {e}", spec_shown.display()),
                 format!("add `{spec_name}` beside package.yaml or set `spec:` to its name"),
             )),
             Ok(spec_text) => {
@@ -256,6 +273,6 @@ impl PackageManifest {
                 }
             }
         }
-        crate::diagnostic::relative(root, &spec)
+        spec_shown
     }
 }

@@ -18,8 +18,13 @@ pub struct Parsed<T> {
 
 /// Reads a file as UTF-8 text. `shown` is the name used in messages.
 pub fn read_text(path: &Path, shown: &Path) -> Result<String, Diagnostic> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(shown, format!("cannot read the file: {e}")))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::new(shown, format!("cannot read the file: {e}")))?;
+    // Editors on some systems save a byte-order mark; it is not part of the content.
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 /// Parses TOML text into `T`, reporting the position and key of the first problem.
@@ -58,8 +63,10 @@ pub fn yaml<T: DeserializeOwned>(text: &str, shown: &Path) -> Result<T, Diagnost
         }
         // ... and prefixes the path it knows ("a.b: "), which we print as the key.
         if let Some(key) = &key {
-            if let Some(rest) = message.strip_prefix(&format!("{key}: ")) {
-                message = rest.to_string();
+            if let Some((head, rest)) = message.split_once(": ") {
+                if !head.contains(' ') && key.starts_with(head) {
+                    message = rest.to_string();
+                }
             }
         }
         let mut diagnostic = Diagnostic::new(shown, message);

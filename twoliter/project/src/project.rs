@@ -27,6 +27,14 @@ pub enum ProjectError {
         /// Where the search started.
         start: PathBuf,
     },
+    /// `--project-path` names something that is not a project.
+    #[error("{} {problem}; pass the project directory or its {PROJECT_FILE}", path.display())]
+    NotAProject {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// The project's files have problems.
     #[error(transparent)]
     Invalid(#[from] Diagnostics),
@@ -71,6 +79,32 @@ pub fn discover(start: &Path) -> Result<PathBuf, ProjectError> {
         .ok_or(ProjectError::NotFound { start })
 }
 
+/// The project root named by an explicit path: a directory holding `Twoliter.toml`, or that file.
+pub fn at(path: &Path) -> Result<PathBuf, ProjectError> {
+    let not = |problem| ProjectError::NotAProject {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(|_| not("does not exist"))?;
+    let dir = if meta.is_file() {
+        if path.file_name().is_none_or(|n| n != PROJECT_FILE) {
+            return Err(not("is a file but not Twoliter.toml"));
+        }
+        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        path.to_path_buf()
+    };
+    if dir.join(PROJECT_FILE).is_file() {
+        Ok(if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        })
+    } else {
+        Err(not("holds no Twoliter.toml"))
+    }
+}
+
 impl Project {
     /// Loads and validates every file of the project at `root`, reporting all problems at once.
     pub fn load(root: &Path) -> Result<Project, ProjectError> {
@@ -82,6 +116,7 @@ impl Project {
         let mut loader = Loader {
             root: root.to_path_buf(),
             problems: Diagnostics::default(),
+            broken_packages: BTreeSet::new(),
             texts: BTreeMap::new(),
         };
         let config = loader.config();
@@ -118,15 +153,34 @@ impl Project {
 
 /// A variant name that the project does not define.
 #[derive(Debug, thiserror::Error)]
-#[error("no variant `{name}` in this project (variants/{name}/variant.yaml does not exist); known variants: {}", known.join(", "))]
+#[error(
+    "no variant `{name}` in this project (variants/{name}/variant.yaml does not exist); {}",
+    suggestion(name, known)
+)]
 pub struct UnknownVariant {
     name: String,
     known: Vec<String>,
 }
 
+/// "did you mean `x`?" for the closest known name, or the list of known names.
+fn suggestion(name: &str, known: &[String]) -> String {
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k), k))
+        .min()
+        .filter(|(distance, _)| *distance <= 3);
+    match closest {
+        Some((_, k)) => format!("did you mean `{k}`?"),
+        None => format!("known variants: {}", known.join(", ")),
+    }
+}
+
 struct Loader {
     root: PathBuf,
     problems: Diagnostics,
+    /// Names (directory names) of packages whose manifests could not be read; references to them
+    /// are not reported again.
+    broken_packages: BTreeSet<String>,
     /// Manifest texts by displayed path, to point later problems at lines.
     texts: BTreeMap<PathBuf, String>,
 }
@@ -174,6 +228,15 @@ impl Loader {
     fn lock(&mut self, config: &TwoliterConfig) -> Option<Lockfile> {
         let path = self.root.join(LOCK_FILE);
         if !path.exists() {
+            if config.needs_lock() {
+                self.problems.push(
+                    Diagnostic::new(
+                        LOCK_FILE,
+                        "the lock file is missing, but Twoliter.toml names a vendor SDK or external kits",
+                    )
+                    .hint("run `twoliter update` to resolve them and write Twoliter.lock"),
+                );
+            }
             return None;
         }
         let lock: Lockfile = self.read(&path, None)?;
@@ -284,7 +347,10 @@ impl Loader {
             );
             return None;
         }
-        let manifest: PackageManifest = self.read(&file, Some(SchemaKind::Package))?;
+        let Some(manifest) = self.read::<PackageManifest>(&file, Some(SchemaKind::Package)) else {
+            self.broken_packages.insert(file_name(dir));
+            return None;
+        };
         let shown = self.shown(&file);
         let text = self.text(&shown).to_string();
         let spec = manifest.validate(&self.root, dir, &shown, &text, &mut self.problems);
@@ -296,9 +362,45 @@ impl Loader {
         })
     }
 
+    /// Reads every shared base, used or not, so a broken one is reported either way.
+    fn bases(&mut self) -> BTreeMap<String, Option<VariantManifest>> {
+        let dir = self.root.join("variants").join(SHARED_DIR);
+        let mut bases = BTreeMap::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return bases;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let manifest = self.read::<VariantManifest>(&path, Some(SchemaKind::Variant));
+            if let Some(manifest) = &manifest {
+                let shown = self.shown(&path);
+                self.check_manifest(manifest, &shown);
+            }
+            bases.insert(name, manifest);
+        }
+        bases
+    }
+
+    /// Checks one manifest's own values, so problems point at the file that has them.
+    fn check_manifest(&mut self, manifest: &VariantManifest, shown: &Path) {
+        let text = self.text(shown).to_string();
+        for problem in crate::variant::check_manifest(manifest, shown, &text) {
+            self.problems.push(problem);
+        }
+    }
+
     fn variants(&mut self) -> BTreeMap<String, Variant> {
         let variants_dir = self.root.join("variants");
-        let mut bases: BTreeMap<String, Option<VariantManifest>> = BTreeMap::new();
+        let mut bases = self.bases();
         let mut variants = BTreeMap::new();
         for dir in self.subdirs(&variants_dir) {
             let name = file_name(&dir);
@@ -331,6 +433,7 @@ impl Loader {
             else {
                 continue;
             };
+            self.check_manifest(&manifest, &shown);
             let mut layered = Layered::default();
             let mut stack = vec![name.clone()];
             let complete =
@@ -376,32 +479,35 @@ impl Loader {
                 );
                 return false;
             }
-            let path = self
-                .root
-                .join("variants")
+            let shown = Path::new("variants")
                 .join(SHARED_DIR)
                 .join(format!("{base}.yaml"));
-            let shown = self.shown(&path);
             if !bases.contains_key(base) {
-                let loaded = if is_valid_name(base) && path.is_file() {
-                    self.read::<VariantManifest>(&path, Some(SchemaKind::Variant))
+                let text = self.text(from).to_string();
+                let is_variant = self
+                    .root
+                    .join("variants")
+                    .join(base)
+                    .join("variant.yaml")
+                    .is_file();
+                let hint = if is_variant {
+                    format!("`{base}` is a variant; variants cannot be inherited: move what they share to variants/shared/<name>.yaml")
                 } else {
-                    let text = self.text(from).to_string();
-                    self.problems.push(
-                        Diagnostic::new(
-                            from,
-                            format!(
-                                "base `{base}` does not exist ({} is missing)",
-                                shown.display()
-                            ),
-                        )
-                        .key("inherits")
-                        .locate(&text, base)
-                        .hint(format!("create {} or fix the name", shown.display())),
-                    );
-                    None
+                    format!("create {} or fix the name", shown.display())
                 };
-                bases.insert(base.clone(), loaded);
+                self.problems.push(
+                    Diagnostic::new(
+                        from,
+                        format!(
+                            "base `{base}` does not exist ({} is missing)",
+                            shown.display()
+                        ),
+                    )
+                    .key("inherits")
+                    .locate(&text, base)
+                    .hint(hint),
+                );
+                bases.insert(base.clone(), None);
             }
             let Some(base_manifest) = bases.get(base).cloned().flatten() else {
                 complete = false;
@@ -420,7 +526,8 @@ impl Loader {
         for package in packages.values() {
             let shown = package.dir.join("package.yaml");
             for dependency in &package.manifest.build_dependencies {
-                if !packages.contains_key(dependency) {
+                if !packages.contains_key(dependency) && !self.broken_packages.contains(dependency)
+                {
                     let text = self.text(&shown).to_string();
                     self.problems.push(
                         Diagnostic::new(
@@ -480,7 +587,8 @@ impl Loader {
             for included in &variant.included_packages {
                 let in_kits = packages
                     .get(&included.name)
-                    .is_some_and(|p| variant.kits.contains(&p.kit));
+                    .is_some_and(|p| variant.kits.contains(&p.kit))
+                    || self.broken_packages.contains(&included.name);
                 if !in_kits {
                     missing
                         .entry((included.from.clone(), included.name.clone()))

@@ -31,9 +31,14 @@ impl Arch {
         Self::from_name(std::env::consts::ARCH)
     }
 
-    /// The architecture with this name (`x86_64`, `aarch64`).
+    /// The architecture with this name (`x86_64`, `aarch64`, or the Debian/Go spellings
+    /// `amd64`, `arm64`).
     pub fn from_name(name: &str) -> Option<Arch> {
-        Self::ALL.into_iter().find(|arch| arch.name() == name)
+        match name {
+            "amd64" => Some(Arch::X86_64),
+            "arm64" => Some(Arch::Aarch64),
+            _ => Self::ALL.into_iter().find(|arch| arch.name() == name),
+        }
     }
 
     /// The architecture's name as RPM and the kernel spell it.
@@ -244,6 +249,109 @@ impl Variant {
     }
 }
 
+/// Largest OS image, GiB.
+pub const MAX_OS_IMAGE_GIB: u32 = 1024;
+/// Largest data image, GiB.
+pub const MAX_DATA_IMAGE_GIB: u32 = 65536;
+
+/// Checks one kernel parameter: a single token, not one twoliter sets itself, quotes balanced.
+pub fn check_kernel_parameter(parameter: &str) -> Result<(), String> {
+    if parameter.is_empty() || parameter.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "`{parameter}` is not one kernel parameter; write one parameter per entry, without spaces"
+        ));
+    }
+    if !parameter.matches('"').count().is_multiple_of(2) {
+        return Err(format!("`{parameter}` has an unbalanced `\"`"));
+    }
+    let reserved = parameter.starts_with("root=")
+        || parameter.starts_with("dm-mod.create=")
+        || parameter == "ro"
+        || parameter == "rootwait";
+    if reserved {
+        return Err(format!(
+            "`{parameter}` is set by twoliter itself; remove it (the root device and dm-verity table are generated)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the values of one manifest (variant or shared base) on their own, so each problem is
+/// reported once, against the file and line that hold it.
+pub fn check_manifest(
+    manifest: &VariantManifest,
+    shown: &std::path::Path,
+    text: &str,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for parameter in manifest.kernel_parameters.iter().flatten() {
+        if let Err(message) = check_kernel_parameter(parameter) {
+            problems.push(
+                Diagnostic::new(shown, message)
+                    .key("kernel-parameters")
+                    .locate(text, parameter.split('=').next().unwrap_or(parameter))
+                    .locate(text, "kernel-parameters"),
+            );
+        }
+    }
+    if let Some(arches) = &manifest.supported_arches {
+        if arches.is_empty() {
+            problems.push(
+                Diagnostic::new(
+                    shown,
+                    "the list is empty, so the variant builds for nothing",
+                )
+                .key("supported-arches")
+                .locate(text, "supported-arches")
+                .hint("list x86_64 and/or aarch64, or drop the key to support both"),
+            );
+        }
+        for (i, arch) in arches.iter().enumerate() {
+            if arches[..i].contains(arch) {
+                problems.push(
+                    Diagnostic::new(shown, format!("{arch} is listed twice"))
+                        .key("supported-arches")
+                        .locate(text, "supported-arches")
+                        .hint("list each architecture once"),
+                );
+            }
+        }
+    }
+    if let Some(layout) = &manifest.image_layout {
+        let ranges = [
+            (
+                "os-image-size-gib",
+                layout.os_image_size_gib,
+                1,
+                MAX_OS_IMAGE_GIB,
+            ),
+            (
+                "data-image-size-gib",
+                layout.data_image_size_gib,
+                1,
+                MAX_DATA_IMAGE_GIB,
+            ),
+            (
+                "publish-image-size-hint-gib",
+                layout.publish_image_size_hint_gib,
+                2,
+                u32::MAX,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if let Some(value) = value.filter(|v| !(min..=max).contains(v)) {
+                problems.push(
+                    Diagnostic::new(shown, format!("{value} GiB is outside {min}..={max}"))
+                        .key(format!("image-layout.{key}"))
+                        .locate(text, key)
+                        .hint("give a size in whole GiB within the range"),
+                );
+            }
+        }
+    }
+    problems
+}
+
 /// The values gathered from a chain of manifests, before defaults.
 #[derive(Debug, Default)]
 pub(crate) struct Layered {
@@ -331,20 +439,6 @@ impl Layered {
                 .hint(hint)
         };
         let mut problems = Vec::new();
-        if !(1..=1024).contains(&layout.os_image_size_gib) {
-            problems.push(problem(
-                "image-layout.os-image-size-gib",
-                format!("{} GiB is outside 1..=1024", layout.os_image_size_gib),
-                "give the OS image size in whole GiB, e.g. 2",
-            ));
-        }
-        if layout.data_image_size_gib == 0 {
-            problems.push(problem(
-                "image-layout.data-image-size-gib",
-                "the data image cannot be 0 GiB".into(),
-                "give at least 1",
-            ));
-        }
         if layout.publish_image_size_hint_gib <= layout.os_image_size_gib {
             problems.push(problem(
                 "image-layout.publish-image-size-hint-gib",
@@ -356,22 +450,6 @@ impl Layered {
             ));
         }
         let supported_arches = self.supported_arches.unwrap_or_else(|| Arch::ALL.to_vec());
-        if supported_arches.is_empty() {
-            problems.push(problem(
-                "supported-arches",
-                "the list is empty, so the variant builds for nothing".into(),
-                "list x86_64 and/or aarch64, or drop the key to support both",
-            ));
-        }
-        for (i, arch) in supported_arches.iter().enumerate() {
-            if supported_arches[..i].contains(arch) {
-                problems.push(problem(
-                    "supported-arches",
-                    format!("{arch} is listed twice"),
-                    "list each architecture once",
-                ));
-            }
-        }
         if self.included_packages.is_empty() {
             problems.push(problem(
                 "included-packages",
@@ -385,33 +463,6 @@ impl Layered {
                 "the variant names no kit to take packages from".into(),
                 "add `kits: [core-kit]` or inherit a base that does",
             ));
-        }
-        for parameter in &self.kernel_parameters {
-            let reserved = parameter.starts_with("root=")
-                || parameter.starts_with("dm-mod.create=")
-                || parameter == "ro"
-                || parameter == "rootwait";
-            if parameter.is_empty() || parameter.chars().any(char::is_whitespace) {
-                problems.push(
-                    Diagnostic::new(
-                        &manifest,
-                        format!("`{parameter}` is not one kernel parameter"),
-                    )
-                    .key("kernel-parameters")
-                    .locate(text, "kernel-parameters")
-                    .hint("write one parameter per list entry, without spaces"),
-                );
-            } else if reserved {
-                problems.push(
-                    Diagnostic::new(
-                        &manifest,
-                        format!("`{parameter}` is set by twoliter itself"),
-                    )
-                    .key("kernel-parameters")
-                    .locate(text, parameter)
-                    .hint("remove it: the root device and dm-verity table are generated"),
-                );
-            }
         }
         if !problems.is_empty() {
             return Err(problems);

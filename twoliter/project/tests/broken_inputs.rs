@@ -21,6 +21,10 @@ fn fixture(root: &Path) {
             "Twoliter.toml",
             "schema-version = 1\nrelease-version = \"1.0.0\"\n\n[vendor.acme]\nregistry = \"registry.example.com/acme\"\n\n[sdk]\nname = \"sdk\"\nversion = \"1.0.0\"\nvendor = \"acme\"\n".to_string(),
         ),
+        (
+            "Twoliter.lock",
+            format!("schema-version = 1\n[sdk]\nname = \"sdk\"\nversion = \"1.0.0\"\nvendor = \"acme\"\nsource = \"registry.example.com/acme/sdk:1.0.0\"\ndigest = \"sha256:{}\"\n", "0".repeat(64)),
+        ),
         ("kits/k/kit.yaml", format!("{KIT_SCHEMA}name: k\n")),
         (
             "kits/k/packages/a/package.yaml",
@@ -110,6 +114,22 @@ fn cases() -> Vec<Case> {
             toml("schema-version = 1\nrelease-version = \"1.0.0\"\n[vendor.acme]\nregistry = \"r.example/acme\"\n[[kit]]\nname = \"extra\"\nversion = \"1.0.0\"\nvendor = \"acme\"\n"),
             set("Twoliter.lock", "schema-version = 1\n"),
         ], vec!["Twoliter.lock", "kit `extra` is not in the lock", "twoliter update"]),
+        case("lock missing for kits", vec![
+            toml("schema-version = 1\nrelease-version = \"1.0.0\"\n[vendor.acme]\nregistry = \"r.example/acme\"\n[[kit]]\nname = \"extra\"\nversion = \"1.0.0\"\nvendor = \"acme\"\n"),
+            ("Twoliter.lock", None),
+        ], vec!["Twoliter.lock: the lock file is missing", "twoliter update"]),
+        case("lock without sdk", vec![set("Twoliter.lock", "schema-version = 1\n")], vec!["Twoliter.lock", "asks for SDK sdk 1.0.0 but the lock pins no SDK"]),
+        case("sdk local and vendor", vec![toml(&format!("{TOML_OK}[vendor.acme]\nregistry = \"r.example/acme\"\n[sdk]\nname = \"s\"\nversion = \"1.0.0\"\nvendor = \"acme\"\nlocal = true\n"))], vec!["sdk:", "both local and from a vendor"]),
+        case("pre-release version", vec![toml("schema-version = 1\nrelease-version = \"1.0.0-rc.1\"\n")], vec!["Twoliter.toml:2:1: release-version:", "is not plain X.Y.Z"]),
+        case("unused broken base", vec![set("variants/shared/unused.yaml", format!("{VAR_SCHEMA}this: [is not\n"))], vec!["variants/shared/unused.yaml:2:1: this: unknown field `this`"]),
+        case("reserved parameter in a base", vec![set("variants/shared/base.yaml", format!("{VAR_SCHEMA}kits: [k]\nincluded-packages: [a]\nkernel-parameters: [ro]\n"))], vec!["variants/shared/base.yaml:4:", "`ro` is set by twoliter itself"]),
+        case("inheriting a variant", vec![
+            set("variants/aws-dev/variant.yaml", format!("{VAR_SCHEMA}inherits: [metal-dev]\n")),
+        ], vec!["variants/aws-dev/variant.yaml:2:12: inherits:", "`metal-dev` is a variant; variants cannot be inherited"]),
+        case("release zero", vec![package_a("name: a\nversion: \"1.0\"\nrelease: 0\n")], vec!["package.yaml:4:1: release:", "release 0 is not allowed"]),
+        case("spec outside the package", vec![package_a("name: a\nversion: \"1.0\"\nspec: ../b/b.spec\n")], vec!["spec:", "is not a file name in the package directory"]),
+        case("data image too large", vec![variant("inherits: [base]\nimage-layout: {data-image-size-gib: 100000}\n")], vec!["variant.yaml:3:", "image-layout.data-image-size-gib", "100000 GiB is outside 1..=65536"]),
+        case("broken package is reported once", vec![package_a("name: a\nversion: \"1.0\"\nrelease: -1\n")], vec!["package.yaml:4:10: release:"]),
         case("malformed yaml", vec![variant("inherits: [base\nincluded-packages: [b]\n")], vec!["variants/metal-dev/variant.yaml:3:", "did not find expected"]),
         case("unknown yaml key", vec![variant("inherits: [base]\nincluded-package: [b]\n")], vec!["variants/metal-dev/variant.yaml:3:1", "unknown field `included-package`", "included-packages"]),
         case("yaml wrong type", vec![variant("inherits: [base]\nimage-layout:\n  os-image-size-gib: big\n")], vec!["variant.yaml:4:22: image-layout.os-image-size-gib:", "invalid type: string \"big\", expected u32"]),
@@ -190,6 +210,34 @@ fn every_broken_input_is_reported_clearly() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn secondary_problems_are_not_reported() {
+    // A package whose manifest does not parse is not also "missing" for the variants using it.
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    write(
+        dir.path(),
+        "kits/k/packages/a/package.yaml",
+        &format!("{PKG_SCHEMA}name: a\nversion: \"1.0\"\nrelease: -1\n"),
+    );
+    let Err(ProjectError::Invalid(problems)) = Project::load(dir.path()) else {
+        panic!("the broken manifest must be reported");
+    };
+    assert_eq!(problems.0.len(), 1, "{problems}");
+}
+
+#[test]
+fn a_byte_order_mark_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    write(
+        dir.path(),
+        "variants/metal-dev/variant.yaml",
+        &format!("\u{feff}{VAR_SCHEMA}inherits: [base]\nincluded-packages: [b]\n"),
+    );
+    Project::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
