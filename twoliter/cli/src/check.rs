@@ -24,6 +24,8 @@ pub fn run(globals: &Globals, json: bool) -> Result<ExitCode> {
                     "kits": project.kits.len(),
                     "packages": project.packages.len(),
                     "variants": project.variants.len(),
+                    "arch": globals.arch,
+                    "variants-for-arch": variants_for_arch,
                     "problems": [],
                 });
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -44,16 +44,13 @@ pub fn run(globals: &Globals, command: VariantCommand) -> Result<ExitCode> {
 }
 
 fn summary(variant: &Variant) -> serde_json::Value {
-    json!({
-        "name": variant.name,
-        "platform": variant.parts.platform,
-        "runtime": variant.parts.runtime,
-        "version": variant.parts.version,
-        "flavor": variant.parts.flavor,
-        "supported-arches": variant.supported_arches,
-        "image-format": variant.image_format,
-        "image-layout": variant.image_layout,
-    })
+    // The name's parts as `variant show` has them (absent parts left out).
+    let mut value = serde_json::to_value(&variant.parts).unwrap_or_default();
+    value["name"] = json!(variant.name);
+    value["supported-arches"] = json!(variant.supported_arches);
+    value["image-format"] = json!(variant.image_format);
+    value["image-layout"] = json!(variant.image_layout);
+    value
 }
 
 fn arches(list: &[Arch]) -> String {

@@ -341,7 +341,8 @@ fn image_assemble_uses_the_variant_and_reports_usage() {
     );
     assert_eq!(missing.status.code(), Some(1));
     assert!(
-        stderr(&missing).contains("/nonexistent/root"),
+        stderr(&missing).contains("/nonexistent/root")
+            && stderr(&missing).contains("(the root tree)"),
         "{}",
         stderr(&missing)
     );

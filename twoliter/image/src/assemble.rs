@@ -157,10 +157,25 @@ pub fn assemble(
 ) -> Result<Assembled> {
     input.validate()?;
     let mut clock = Clock::start();
-    let root_entries = fs::walk(&input.root_dir)?;
-    let boot_entries = fs::walk(&input.boot_dir)?;
+    let named = |what: &'static str| {
+        move |error: Error| match error {
+            Error::MissingInput { path, detail } => Error::MissingInput {
+                path,
+                detail: format!("{detail} (the {what})"),
+            },
+            other => other,
+        }
+    };
+    let root_entries = fs::walk(&input.root_dir).map_err(named("root tree"))?;
+    let boot_entries = fs::walk(&input.boot_dir).map_err(named("boot tree"))?;
     if let Some(private) = &input.private_dir {
-        fs::walk(private)?;
+        fs::walk(private).map_err(named("private tree"))?;
+    }
+    if input.output_dir.exists() && !input.output_dir.is_dir() {
+        return Err(Error::MissingInput {
+            path: input.output_dir.clone(),
+            detail: "the output directory is not a directory".into(),
+        });
     }
     let layout = partitions::plan(&PlanInput {
         os_image_gib: input.os_image_gib,
