@@ -72,7 +72,7 @@ fn commit_generation(ds: &FilesystemDataStore, n: u64) {
         pairs.insert(odd_key(), n.to_string());
     }
     ds.set_keys(&pairs, &tx).unwrap();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         ds.unset_key(&odd_key(), &tx).unwrap();
     }
     ds.set_metadata(&gen_meta(), &key("settings.crash"), &n.to_string(), &tx)

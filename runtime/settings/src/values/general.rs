@@ -26,7 +26,7 @@ pub(crate) fn decode_base64(input: &str) -> Result<Vec<u8>, String> {
         c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')
     })?;
     let bytes = input.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!(
             "its length {} is not a multiple of 4 (missing '=' padding?)",
             bytes.len()
