@@ -1,0 +1,156 @@
+//! `apiclient`: command-line client of the host API server.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use apiclient::{
+    get_settings, parse_apply_input, request_ok, set_settings, settings_from_args, Error,
+    DEFAULT_SOCKET_PATH,
+};
+use clap::{Parser, Subcommand};
+
+/// Talk to the host API server over its Unix socket.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Path of the API socket.
+    #[arg(short = 's', long, default_value = DEFAULT_SOCKET_PATH)]
+    socket_path: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print settings under the given prefixes (all settings if none), or `GET` a URI starting
+    /// with `/`.
+    Get {
+        /// Prefixes such as `motd` or `settings.kubernetes`, or one URI such as `/os`.
+        args: Vec<String>,
+    },
+    /// Set settings and commit and apply them.
+    Set {
+        /// `key=value` pairs; keys are relative to `settings.`, values are JSON if they parse.
+        #[arg(required_unless_present = "json", conflicts_with = "json")]
+        settings: Vec<String>,
+        /// A JSON object of settings (the object under `settings`).
+        #[arg(short, long)]
+        json: Option<String>,
+    },
+    /// Apply TOML or JSON documents with a `settings` table (a file path, or `-` for stdin).
+    Apply {
+        /// Inputs; stdin when none is given.
+        inputs: Vec<String>,
+    },
+    /// Send a raw request.
+    Raw {
+        /// The URI, such as `/settings?keys=settings.motd`.
+        #[arg(short, long)]
+        uri: String,
+        /// The method.
+        #[arg(short, long, default_value = "GET")]
+        method: String,
+        /// The request body.
+        #[arg(short, long)]
+        data: Option<String>,
+    },
+    /// Reboot the host.
+    Reboot,
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let socket = cli.socket_path.as_path();
+    match cli.command {
+        Command::Get { args } => {
+            if let [uri] = args.as_slice() {
+                if uri.starts_with('/') {
+                    let response = request_ok(socket, "GET", uri, None)?;
+                    print_body(&response.body);
+                    return Ok(());
+                }
+            }
+            let value = get_settings(socket, &args)?;
+            println!("{}", pretty(&value));
+        }
+        Command::Set { settings, json } => {
+            let value = match json {
+                Some(text) => serde_json::from_str(&text).map_err(|e| Error::InvalidSetting {
+                    input: text.clone(),
+                    reason: format!("not JSON: {e}"),
+                })?,
+                None => settings_from_args(&settings)?,
+            };
+            set_settings(socket, &value)?;
+        }
+        Command::Apply { inputs } => {
+            let inputs = if inputs.is_empty() {
+                vec!["-".to_string()]
+            } else {
+                inputs
+            };
+            for input in inputs {
+                let text = read_input(&input)?;
+                let settings = parse_apply_input(&input, &text)?;
+                set_settings(socket, &settings)?;
+            }
+        }
+        Command::Raw { uri, method, data } => {
+            let response = request_ok(socket, &method, &uri, data.as_deref())?;
+            print_body(&response.body);
+        }
+        Command::Reboot => {
+            request_ok(socket, "POST", "/actions/reboot", None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file, or stdin for `-`. URIs are not supported yet.
+fn read_input(input: &str) -> Result<String, Error> {
+    let mut text = String::new();
+    if input == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|source| Error::Io {
+                op: "read stdin".into(),
+                source,
+            })?;
+    } else if input.starts_with("http://") || input.starts_with("https://") {
+        return Err(Error::InvalidSetting {
+            input: input.to_string(),
+            reason: "fetching settings from a URI is not supported yet; download it first".into(),
+        });
+    } else {
+        text = std::fs::read_to_string(input).map_err(|source| Error::Io {
+            op: format!("read '{input}'"),
+            source,
+        })?;
+    }
+    Ok(text)
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// Prints a body, pretty when it is JSON.
+fn print_body(body: &str) {
+    if body.is_empty() {
+        return;
+    }
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => println!("{}", pretty(&v)),
+        Err(_) => println!("{body}"),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

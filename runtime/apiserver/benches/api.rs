@@ -1,0 +1,115 @@
+//! Throughput and latency of the real `apiserver` on a Unix socket, driven with the `apiclient`
+//! library (one connection per request, like the CLI).
+//!
+//! Runs only when given `--bench` (`cargo bench -p apiserver`), so `cargo test --all-targets`
+//! builds it without running it. Prints requests/s, p50 and p99 for `GET /settings` with ~500
+//! keys populated and for set + `commit_and_apply`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use datastore::{Committed, FilesystemDataStore, Key};
+
+fn report(name: &str, mut samples: Vec<Duration>, total: Duration) {
+    samples.sort();
+    let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "{name}: {} requests, {:.0} req/s, p50 {:?}, p99 {:?}",
+        samples.len(),
+        samples.len() as f64 / total.as_secs_f64(),
+        pct(0.50),
+        pct(0.99)
+    );
+}
+
+fn time(n: usize, mut f: impl FnMut(usize)) -> (Vec<Duration>, Duration) {
+    let start = Instant::now();
+    let samples = (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            f(i);
+            t.elapsed()
+        })
+        .collect();
+    (samples, start.elapsed())
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ds = datastore::create(dir.path().join("datastore"), "1.0.0").unwrap();
+    {
+        let store = FilesystemDataStore::open(&ds).unwrap();
+        let pairs = (0..500)
+            .map(|i| {
+                (
+                    Key::data(&format!(
+                        "settings.kubernetes.node-labels.\"example.com/l{i}\""
+                    ))
+                    .unwrap(),
+                    format!("\"value-{i}\""),
+                )
+            })
+            .collect();
+        store.set_keys(&pairs, &Committed::Live).unwrap();
+    }
+    let socket = dir.path().join("api.sock");
+    let os_release = dir.path().join("os-release");
+    std::fs::write(&os_release, "NAME=Bottlerocket\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apiserver"))
+        .arg("--socket-path")
+        .arg(&socket)
+        .arg("--datastore-path")
+        .arg(&ds)
+        .arg("--apply-command")
+        .arg("cat")
+        .arg("--os-release-path")
+        .arg(&os_release)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&socket);
+
+    // The datastore alone, for comparison with the full request path.
+    let store = FilesystemDataStore::open(&ds).unwrap();
+    let (samples, total) = time(2000, |_| {
+        let pairs = store.get_prefix("settings.", &Committed::Live).unwrap();
+        assert_eq!(pairs.len(), 500);
+    });
+    report(
+        "datastore get_prefix (500 keys, in process)",
+        samples,
+        total,
+    );
+
+    let (samples, total) = time(2000, |_| {
+        let r = apiclient::request(&socket, "GET", "/settings", None).unwrap();
+        assert_eq!(r.status, 200);
+    });
+    report("GET /settings (500 keys)", samples, total);
+
+    let (samples, total) = time(300, |i| {
+        let settings = serde_json::json!({"motd": format!("bench {i}")});
+        apiclient::set_settings(&socket, &settings).unwrap();
+    });
+    report(
+        "PATCH /settings + POST /tx/commit_and_apply",
+        samples,
+        total,
+    );
+
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn wait_for(socket: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while apiclient::request(socket, "GET", "/tx/list", None).is_err() {
+        assert!(Instant::now() < deadline, "apiserver did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,814 @@
+//! The host API server: HTTP/1.1 on a Unix socket in front of the settings datastore.
+//!
+//! One thread per connection (std only, no async runtime), so a slow apply or reboot command
+//! never blocks concurrent reads; datastore writes are serialized by the datastore's own lock,
+//! and applies are serialized by a mutex of their own.
+//!
+//! # Routes
+//!
+//! | Route | Meaning |
+//! |---|---|
+//! | `GET /` | everything: `{"settings", "services", "configuration-files", "os"}` |
+//! | `GET /settings` | the object under `settings`; `keys=a,b` or `prefix=settings.x`; `tx=` reads a transaction overlaid on live |
+//! | `PATCH /settings?tx=` | body: partial settings object (under `settings`), validated by `settings-model`; 204 |
+//! | `PATCH /settings/keypair?tx=` | body: `{"key": "settings.motd", "value": "hi"}` or a list of them; 204 |
+//! | `GET /tx?tx=` | the transaction's pending values, `{"settings": {...}}` |
+//! | `DELETE /tx?tx=` | discards it; returns the keys it had changes for |
+//! | `GET /tx/list` | open transaction names |
+//! | `POST /tx/commit?tx=` | commits; returns changed keys; 422 when nothing is pending |
+//! | `POST /tx/apply` | runs the apply command for `keys=a,b` (query) or a JSON array body; all live settings keys when none given |
+//! | `POST /tx/commit_and_apply?tx=` | both; 422 when nothing is pending |
+//! | `GET /os` | the os-release file as a JSON object with lower-case keys |
+//! | `GET /metadata/{affected-services,setting-generators,templates}?keys=` | metadata `affected-services`, `setting-generator`, `template` by data key |
+//! | `GET /services?names=`, `GET /configuration-files?names=` | data under `services.*`, `configuration-files.*` |
+//! | `POST /actions/reboot` | runs the reboot command; 204 |
+//! | `POST /actions/{refresh-updates,prepare-update,activate-update,deactivate-update}` | 501 for now |
+//! | `GET /updates/status` | 404 "no update status yet" (no refresh has run) |
+//!
+//! The transaction defaults to `default`. Errors are JSON `{"error": "...", "key": "..."}` (key
+//! when one is at fault): 400 bad query or body (invalid settings name their dotted key), 404
+//! unknown route, 405 wrong method (with `Allow`), 409 key conflicts, 422 nothing to commit, 500
+//! internal errors and failed apply/reboot commands (with `stderr`, the tail of the command's
+//! standard error).
+//!
+//! # Apply
+//!
+//! The apply command gets the changed keys as a JSON array on stdin; the request waits for it
+//! and a non-zero exit is reported to the caller (unlike Bottlerocket, which fires and forgets).
+
+#![warn(missing_docs)]
+
+pub mod http;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datastore::{Committed, FilesystemDataStore, Key};
+use serde_json::{json, Map, Value};
+use tracing::{debug, info, warn};
+
+use crate::http::{percent_decode, read_request, write_response, ReadError, Request, Response};
+
+/// The transaction used when a request names none.
+pub const DEFAULT_TX: &str = "default";
+/// How much of a failed command's stderr is returned, in bytes.
+const STDERR_TAIL: usize = 4096;
+/// Idle time after which a kept-alive connection is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The datastore could not be opened.
+    #[error("failed to open datastore '{}': {source}", path.display())]
+    Datastore {
+        /// The datastore path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: datastore::Error,
+    },
+    /// A socket operation failed.
+    #[error("failed to {op} socket '{}': {source}", path.display())]
+    Socket {
+        /// What was being done.
+        op: &'static str,
+        /// The socket path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command line (apply or reboot command) is empty.
+    #[error("the {which} command is empty")]
+    EmptyCommand {
+        /// Which command.
+        which: &'static str,
+    },
+}
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to create the socket.
+    pub socket_path: PathBuf,
+    /// The datastore (e.g. its `current` link).
+    pub datastore_path: PathBuf,
+    /// Group to give the socket, if any.
+    pub socket_gid: Option<u32>,
+    /// The apply command: program and arguments; gets the changed keys as JSON on stdin.
+    pub apply_command: Vec<String>,
+    /// The reboot command: program and arguments.
+    pub reboot_command: Vec<String>,
+    /// The os-release file served by `GET /os`.
+    pub os_release_path: PathBuf,
+}
+
+/// Shared server state.
+struct State {
+    store: FilesystemDataStore,
+    config: Config,
+    apply_lock: Mutex<()>,
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: UnixListener,
+    state: Arc<State>,
+}
+
+impl Server {
+    /// Opens the datastore and binds the socket (replacing a stale one), with mode 0660 and the
+    /// configured group.
+    pub fn bind(config: Config) -> Result<Self, Error> {
+        if config.apply_command.is_empty() {
+            return Err(Error::EmptyCommand { which: "apply" });
+        }
+        if config.reboot_command.is_empty() {
+            return Err(Error::EmptyCommand { which: "reboot" });
+        }
+        let store = FilesystemDataStore::open(&config.datastore_path).map_err(|source| {
+            Error::Datastore {
+                path: config.datastore_path.clone(),
+                source,
+            }
+        })?;
+        let path = &config.socket_path;
+        let sock_err = |op| {
+            move |source| Error::Socket {
+                op,
+                path: path.clone(),
+                source,
+            }
+        };
+        // Replace a stale socket, but never delete anything else that is in the way.
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                std::fs::remove_file(path).map_err(sock_err("remove stale"))?
+            }
+            Ok(_) => {
+                return Err(sock_err("replace")(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is in the way",
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(sock_err("inspect")(e)),
+        }
+        let listener = UnixListener::bind(path).map_err(sock_err("bind"))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+            .map_err(sock_err("set mode of"))?;
+        if let Some(gid) = config.socket_gid {
+            std::os::unix::fs::chown(path, None, Some(gid)).map_err(sock_err("set group of"))?;
+        }
+        info!("listening on {}", path.display());
+        Ok(Self {
+            listener,
+            state: Arc::new(State {
+                store,
+                config,
+                apply_lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Serves connections forever, one thread each.
+    pub fn serve(self) -> Result<(), Error> {
+        for conn in self.listener.incoming() {
+            match conn {
+                Ok(stream) => {
+                    let state = Arc::clone(&self.state);
+                    std::thread::spawn(move || handle_connection(&state, stream));
+                }
+                Err(e) => warn!("accept failed: {e}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn handle_connection(state: &State, stream: UnixStream) {
+    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let (response, keep_alive) = match read_request(&mut reader) {
+            Ok(req) => {
+                let response = route(state, &req);
+                debug!(
+                    "{} {}?{} -> {}",
+                    req.method, req.path, req.query, response.status
+                );
+                (response, req.keep_alive)
+            }
+            Err(ReadError::Closed) => return,
+            Err(ReadError::Io(e)) => {
+                debug!("connection error: {e}");
+                return;
+            }
+            Err(ReadError::Bad(status, msg)) => (ApiError::new(status, msg).into(), false),
+        };
+        if write_response(&mut writer, &response, keep_alive).is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// An error response.
+#[derive(Debug)]
+struct ApiError {
+    status: u16,
+    message: String,
+    key: Option<String>,
+    extra: Map<String, Value>,
+}
+
+impl ApiError {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            key: None,
+            extra: Map::new(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+
+    fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+}
+
+impl From<ApiError> for Response {
+    fn from(e: ApiError) -> Self {
+        let mut body = e.extra;
+        body.insert("error".into(), Value::String(e.message));
+        if let Some(key) = e.key {
+            body.insert("key".into(), Value::String(key));
+        }
+        Response::json(e.status, Value::Object(body))
+    }
+}
+
+impl From<datastore::Error> for ApiError {
+    fn from(e: datastore::Error) -> Self {
+        use datastore::Error as D;
+        let msg = e.to_string();
+        match &e {
+            D::InvalidKey { key, .. } | D::InvalidValue { key, .. } => {
+                ApiError::bad(msg).with_key(key.clone())
+            }
+            D::ToPairs { path, .. } => ApiError::bad(msg).with_key(path.clone()),
+            D::InvalidTransaction { .. } => ApiError::bad(msg),
+            D::KeyConflict { key, .. } => ApiError::new(409, msg).with_key(key.clone()),
+            D::NothingToCommit { .. } => ApiError::new(422, msg),
+            _ => ApiError::new(500, msg),
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Parsed query parameters, restricted to the names a route accepts.
+struct Query(HashMap<String, String>);
+
+impl Query {
+    fn parse(raw: &str, allowed: &[&str]) -> Result<Self, ApiError> {
+        let mut out = HashMap::new();
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = percent_decode(name)
+                .ok_or_else(|| ApiError::bad(format!("bad escape in query '{pair}'")))?;
+            let value = percent_decode(value)
+                .ok_or_else(|| ApiError::bad(format!("bad escape in query '{pair}'")))?;
+            if !allowed.contains(&name.as_str()) {
+                return Err(ApiError::bad(format!(
+                    "unknown query parameter '{name}'; allowed: {}",
+                    allowed.join(", ")
+                )));
+            }
+            if out.insert(name.clone(), value).is_some() {
+                return Err(ApiError::bad(format!(
+                    "query parameter '{name}' given twice"
+                )));
+            }
+        }
+        Ok(Self(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A comma-separated list parameter.
+    fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+    }
+
+    /// The transaction name (`default` when absent), validated.
+    fn tx(&self) -> Result<String, ApiError> {
+        let tx = self.get("tx").unwrap_or(DEFAULT_TX).to_string();
+        datastore::validate_transaction_name(&tx)?;
+        Ok(tx)
+    }
+}
+
+fn route(state: &State, req: &Request) -> Response {
+    let m = req.method.as_str();
+    let allowed: &'static str = match req.path.as_str() {
+        "/" | "/tx/list" | "/os" | "/services" | "/configuration-files" | "/updates/status" => {
+            "GET"
+        }
+        "/metadata/affected-services" | "/metadata/setting-generators" | "/metadata/templates" => {
+            "GET"
+        }
+        "/settings" => "GET, PATCH",
+        "/settings/keypair" => "PATCH",
+        "/tx" => "GET, DELETE",
+        "/tx/commit" | "/tx/apply" | "/tx/commit_and_apply" => "POST",
+        "/actions/reboot"
+        | "/actions/refresh-updates"
+        | "/actions/prepare-update"
+        | "/actions/activate-update"
+        | "/actions/deactivate-update" => "POST",
+        other => {
+            return ApiError::new(404, format!("no such route '{other}'")).into();
+        }
+    };
+    if !allowed.split(", ").any(|a| a == m) {
+        let mut r: Response = ApiError::new(
+            405,
+            format!("method {m} not allowed on {}; use {allowed}", req.path),
+        )
+        .into();
+        r.allow = Some(allowed);
+        return r;
+    }
+    let result = match (m, req.path.as_str()) {
+        ("GET", "/") => get_root(state, req),
+        ("GET", "/settings") => get_settings(state, req),
+        ("PATCH", "/settings") => patch_settings(state, req),
+        ("PATCH", "/settings/keypair") => patch_keypair(state, req),
+        ("GET", "/tx") => get_tx(state, req),
+        ("DELETE", "/tx") => delete_tx(state, req),
+        ("GET", "/tx/list") => list_tx(state, req),
+        ("POST", "/tx/commit") => commit(state, req),
+        ("POST", "/tx/apply") => apply(state, req),
+        ("POST", "/tx/commit_and_apply") => commit_and_apply(state, req),
+        ("GET", "/os") => Query::parse(&req.query, &[])
+            .and_then(|_| os_release(&state.config.os_release_path))
+            .map(|v| Response::json(200, v)),
+        ("GET", "/metadata/affected-services") => get_metadata(state, req, "affected-services"),
+        ("GET", "/metadata/setting-generators") => get_metadata(state, req, "setting-generator"),
+        ("GET", "/metadata/templates") => get_metadata(state, req, "template"),
+        ("GET", "/services") => get_named_tree(state, req, "services"),
+        ("GET", "/configuration-files") => get_named_tree(state, req, "configuration-files"),
+        ("POST", "/actions/reboot") => reboot(state, req),
+        ("GET", "/updates/status") => Err(ApiError::new(404, "no update status yet")),
+        _ => Err(ApiError::new(
+            501,
+            format!(
+                "{} is not implemented yet; update actions arrive with the updates work",
+                req.path
+            ),
+        )),
+    };
+    result.unwrap_or_else(Into::into)
+}
+
+/// Nests pairs and returns the object under root segment `root` (empty object if none).
+fn subtree(pairs: &HashMap<Key, String>, root: &str) -> Result<Value, ApiError> {
+    let mut nested = datastore::from_pairs(pairs).map_err(|e| ApiError::new(500, e.to_string()))?;
+    Ok(nested
+        .get_mut(root)
+        .map(Value::take)
+        .unwrap_or_else(|| json!({})))
+}
+
+fn get_root(state: &State, req: &Request) -> ApiResult {
+    Query::parse(&req.query, &[])?;
+    let pairs = state.store.get_prefix("", &Committed::Live)?;
+    let mut all = datastore::from_pairs(&pairs).map_err(|e| ApiError::new(500, e.to_string()))?;
+    let obj = all.as_object_mut().expect("from_pairs returns an object");
+    for root in ["settings", "services", "configuration-files"] {
+        obj.entry(root).or_insert_with(|| json!({}));
+    }
+    obj.insert("os".into(), os_release(&state.config.os_release_path)?);
+    Ok(Response::json(200, all))
+}
+
+/// Parses a key name that must be a data key under `settings`.
+fn settings_key(name: &str) -> Result<Key, ApiError> {
+    let key = Key::data(name).map_err(|e| ApiError::bad(e.to_string()).with_key(name))?;
+    if key.segments().first().map(String::as_str) != Some("settings") {
+        return Err(ApiError::bad(format!("key '{name}' is not under 'settings'")).with_key(name));
+    }
+    Ok(key)
+}
+
+fn committed_for(query: &Query) -> Result<Committed, ApiError> {
+    match query.get("tx") {
+        None => Ok(Committed::Live),
+        Some(_) => Ok(Committed::pending(query.tx()?)?),
+    }
+}
+
+fn get_settings(state: &State, req: &Request) -> ApiResult {
+    let q = Query::parse(&req.query, &["keys", "prefix", "tx"])?;
+    let committed = committed_for(&q)?;
+    let pairs = match (q.list("keys"), q.get("prefix")) {
+        (Some(_), Some(_)) => return Err(ApiError::bad("give either keys= or prefix=, not both")),
+        (Some(names), None) => {
+            let keys = names
+                .iter()
+                .map(|n| settings_key(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut out = HashMap::new();
+            for key in &keys {
+                for (k, v) in state.store.get_prefix(key.name(), &committed)? {
+                    if k.starts_with_key(key) {
+                        out.insert(k, v);
+                    }
+                }
+            }
+            out
+        }
+        (None, Some(prefix)) => {
+            if !(prefix == "settings" || prefix.starts_with("settings.")) {
+                return Err(ApiError::bad(format!(
+                    "prefix '{prefix}' is not under 'settings'"
+                )));
+            }
+            state.store.get_prefix(prefix, &committed)?
+        }
+        (None, None) => state.store.get_prefix("settings.", &committed)?,
+    };
+    Ok(Response::json(200, subtree(&pairs, "settings")?))
+}
+
+fn parse_body(req: &Request) -> Result<Value, ApiError> {
+    serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad(format!("request body is not valid JSON: {e}")))
+}
+
+/// Validates a partial settings object and writes it to the transaction.
+fn write_settings(state: &State, tx: &str, settings: &Value) -> ApiResult {
+    settings_model::validate_settings_json(settings, None)
+        .map_err(|e| ApiError::bad(e.to_string()).with_key(e.path()))?;
+    let prefix = Key::data("settings").map_err(|e| ApiError::new(500, e.to_string()))?;
+    let pairs = datastore::to_pairs_with_prefix(&prefix, settings)?;
+    if !pairs.is_empty() {
+        state.store.set_keys(&pairs, &Committed::pending(tx)?)?;
+    }
+    Ok(Response::no_content())
+}
+
+fn patch_settings(state: &State, req: &Request) -> ApiResult {
+    let q = Query::parse(&req.query, &["tx"])?;
+    let tx = q.tx()?;
+    let body = parse_body(req)?;
+    write_settings(state, &tx, &body)
+}
+
+/// `PATCH /settings/keypair`: one `{"key": "settings.x", "value": v}` object or a list of them,
+/// written together (all or nothing).
+fn patch_keypair(state: &State, req: &Request) -> ApiResult {
+    let q = Query::parse(&req.query, &["tx"])?;
+    let tx = q.tx()?;
+    let body = parse_body(req)?;
+    let items = match body {
+        Value::Array(items) => items,
+        obj @ Value::Object(_) => vec![obj],
+        _ => {
+            return Err(ApiError::bad(
+                "body must be a {key, value} object or a list of them",
+            ))
+        }
+    };
+    let mut nested = Map::new();
+    for item in &items {
+        let (Some(name), Some(value), 2) = (
+            item.get("key").and_then(Value::as_str),
+            item.get("value"),
+            item.as_object().map_or(0, Map::len),
+        ) else {
+            return Err(ApiError::bad(
+                "each keypair must be an object with exactly a string 'key' and a 'value'",
+            ));
+        };
+        let key = settings_key(name)?;
+        let segments = &key.segments()[1..];
+        let Some((last, parents)) = segments.split_last() else {
+            return Err(
+                ApiError::bad("the key must name a setting below 'settings'").with_key(name),
+            );
+        };
+        let mut cur = &mut nested;
+        for seg in parents {
+            let entry = cur
+                .entry(seg.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            cur = entry.as_object_mut().ok_or_else(|| {
+                ApiError::new(
+                    409,
+                    format!("key '{name}' conflicts with an earlier keypair"),
+                )
+                .with_key(name)
+            })?;
+        }
+        if cur.contains_key(last) {
+            return Err(ApiError::new(
+                409,
+                format!("key '{name}' conflicts with an earlier keypair"),
+            )
+            .with_key(name));
+        }
+        cur.insert(last.clone(), value.clone());
+    }
+    write_settings(state, &tx, &Value::Object(nested))
+}
+
+fn sorted_names(keys: HashSet<Key>) -> Value {
+    let mut names: Vec<String> = keys.into_iter().map(|k| k.name().to_string()).collect();
+    names.sort();
+    json!(names)
+}
+
+fn get_tx(state: &State, req: &Request) -> ApiResult {
+    let tx = Query::parse(&req.query, &["tx"])?.tx()?;
+    let changes = state.store.pending_changes(&tx)?;
+    let nested =
+        datastore::from_pairs(&changes.set).map_err(|e| ApiError::new(500, e.to_string()))?;
+    Ok(Response::json(200, nested))
+}
+
+fn delete_tx(state: &State, req: &Request) -> ApiResult {
+    let tx = Query::parse(&req.query, &["tx"])?.tx()?;
+    Ok(Response::json(
+        200,
+        sorted_names(state.store.delete_transaction(&tx)?),
+    ))
+}
+
+fn list_tx(state: &State, req: &Request) -> ApiResult {
+    Query::parse(&req.query, &[])?;
+    let mut names: Vec<String> = state.store.list_transactions()?.into_iter().collect();
+    names.sort();
+    Ok(Response::json(200, json!(names)))
+}
+
+fn commit(state: &State, req: &Request) -> ApiResult {
+    let tx = Query::parse(&req.query, &["tx"])?.tx()?;
+    Ok(Response::json(
+        200,
+        sorted_names(state.store.commit_transaction(&tx)?),
+    ))
+}
+
+fn apply(state: &State, req: &Request) -> ApiResult {
+    let q = Query::parse(&req.query, &["keys"])?;
+    let from_body = if req.body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let body = parse_body(req)?;
+        let Value::Array(items) = body else {
+            return Err(ApiError::bad("body must be a JSON array of keys"));
+        };
+        Some(
+            items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| ApiError::bad("body must be a JSON array of key strings"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    };
+    let names = match (q.list("keys"), from_body) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                "give keys in the query or the body, not both",
+            ))
+        }
+        (Some(n), None) | (None, Some(n)) => n,
+        (None, None) => Vec::new(),
+    };
+    let keys = if names.is_empty() {
+        state
+            .store
+            .list_populated_keys("settings.", &Committed::Live)?
+    } else {
+        names
+            .iter()
+            .map(|n| settings_key(n))
+            .collect::<Result<HashSet<_>, _>>()?
+    };
+    let keys = sorted_names(keys);
+    run_apply(state, &keys)?;
+    Ok(Response::json(200, keys))
+}
+
+fn commit_and_apply(state: &State, req: &Request) -> ApiResult {
+    let tx = Query::parse(&req.query, &["tx"])?.tx()?;
+    let keys = sorted_names(state.store.commit_transaction(&tx)?);
+    if let Err(mut e) = run_apply(state, &keys) {
+        e.message = format!(
+            "transaction '{tx}' was committed, but applying it failed: {}",
+            e.message
+        );
+        e.extra.insert("committed".into(), keys);
+        return Err(e);
+    }
+    Ok(Response::json(200, keys))
+}
+
+/// Runs the apply command with `keys` (a JSON array) on stdin, one apply at a time.
+fn run_apply(state: &State, keys: &Value) -> Result<(), ApiError> {
+    let _guard = state
+        .apply_lock
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    run_command("apply", &state.config.apply_command, Some(keys.to_string()))
+}
+
+/// Runs a command to completion; a spawn failure or non-zero exit is a 500 with its stderr tail.
+fn run_command(which: &str, argv: &[String], stdin: Option<String>) -> Result<(), ApiError> {
+    let shown = argv.join(" ");
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        // The command's output goes to the server's stdout (the journal on a host).
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ApiError::new(500, format!("failed to run {which} command '{shown}': {e}")))?;
+    let writer = match (stdin, child.stdin.take()) {
+        (Some(input), Some(mut pipe)) => Some(std::thread::spawn(move || {
+            // A command that exits without reading its input is judged by its exit status.
+            let _ = pipe.write_all(input.as_bytes());
+        })),
+        _ => None,
+    };
+    let mut stderr = Vec::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_end(&mut stderr);
+    }
+    let status = child.wait().map_err(|e| {
+        ApiError::new(
+            500,
+            format!("failed to wait for {which} command '{shown}': {e}"),
+        )
+    })?;
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    if status.success() {
+        return Ok(());
+    }
+    let start = stderr.len().saturating_sub(STDERR_TAIL);
+    let tail = String::from_utf8_lossy(&stderr[start..])
+        .trim_end()
+        .to_string();
+    warn!("{which} command '{shown}' failed ({status}): {tail}");
+    let mut e = ApiError::new(500, format!("{which} command '{shown}' failed ({status})"));
+    e.extra.insert("stderr".into(), Value::String(tail));
+    Err(e)
+}
+
+fn reboot(state: &State, req: &Request) -> ApiResult {
+    Query::parse(&req.query, &[])?;
+    run_command("reboot", &state.config.reboot_command, None)?;
+    Ok(Response::no_content())
+}
+
+/// Parses an os-release file into a JSON object with lower-case keys.
+fn os_release(path: &Path) -> Result<Value, ApiError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ApiError::new(
+            500,
+            format!("failed to read os-release '{}': {e}", path.display()),
+        )
+    })?;
+    Ok(json!(parse_os_release(&text)))
+}
+
+/// Parses os-release `KEY=value` lines (values optionally quoted; comments and blank lines
+/// skipped).
+pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let unquoted = if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
+        {
+            v[1..v.len() - 1]
+                .replace("\\\"", "\"")
+                .replace("\\\\", "\\")
+        } else {
+            v.to_string()
+        };
+        out.insert(k.trim().to_ascii_lowercase(), unquoted);
+    }
+    out
+}
+
+fn get_metadata(state: &State, req: &Request, meta_name: &str) -> ApiResult {
+    let q = Query::parse(&req.query, &["keys"])?;
+    let meta = Key::meta(meta_name).map_err(|e| ApiError::new(500, e.to_string()))?;
+    let mut out = Map::new();
+    let mut insert = |key: &Key, raw: &str| {
+        let v = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        out.insert(key.name().to_string(), v);
+    };
+    match q.list("keys") {
+        Some(names) => {
+            for name in names {
+                let key =
+                    Key::data(&name).map_err(|e| ApiError::bad(e.to_string()).with_key(&name))?;
+                if let Some(raw) = state.store.get_metadata(&meta, &key, &Committed::Live)? {
+                    insert(&key, &raw);
+                }
+            }
+        }
+        None => {
+            for (key, raw) in state
+                .store
+                .get_metadata_prefix("", &meta, &Committed::Live)?
+            {
+                insert(&key, &raw);
+            }
+        }
+    }
+    let sorted: BTreeMap<String, Value> = out.into_iter().collect();
+    Ok(Response::json(200, json!(sorted)))
+}
+
+fn get_named_tree(state: &State, req: &Request, root: &str) -> ApiResult {
+    let q = Query::parse(&req.query, &["names"])?;
+    let pairs = state
+        .store
+        .get_prefix(&format!("{root}."), &Committed::Live)?;
+    let mut tree = subtree(&pairs, root)?;
+    if let (Some(names), Value::Object(map)) = (q.list("names"), &mut tree) {
+        map.retain(|k, _| names.contains(k));
+    }
+    Ok(Response::json(200, tree))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_os_release() {
+        let parsed = parse_os_release(
+            "# c\nNAME=Bottlerocket\nVERSION_ID=\"1.2.3\"\nPRETTY_NAME='Bottlerocket OS'\n\nbad\n",
+        );
+        assert_eq!(parsed["name"], "Bottlerocket");
+        assert_eq!(parsed["version_id"], "1.2.3");
+        assert_eq!(parsed["pretty_name"], "Bottlerocket OS");
+        assert_eq!(parsed.len(), 3);
+    }
+
+    #[test]
+    fn parses_queries() {
+        let q = Query::parse("tx=a&keys=settings.x,%22y%22", &["tx", "keys"]).unwrap();
+        assert_eq!(q.tx().unwrap(), "a");
+        assert_eq!(q.list("keys").unwrap(), vec!["settings.x", "\"y\""]);
+        assert!(Query::parse("bogus=1", &["tx"]).is_err());
+        assert!(Query::parse("tx=a&tx=b", &["tx"]).is_err());
+        assert!(Query::parse("tx=a%2", &["tx"]).is_err());
+        let q = Query::parse("tx=bad/name", &["tx"]).unwrap();
+        assert_eq!(q.tx().unwrap_err().status, 400);
+    }
+}

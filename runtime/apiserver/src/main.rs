@@ -1,0 +1,62 @@
+//! `apiserver`: serves the host API on a Unix socket.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use apiserver::{Config, Server};
+use clap::Parser;
+
+/// The host API server: HTTP/1.1 on a Unix socket in front of the settings datastore.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Where to create the socket (mode 0660).
+    #[arg(long, default_value = "/run/api.sock")]
+    socket_path: PathBuf,
+    /// The datastore to serve (its `current` link).
+    #[arg(long)]
+    datastore_path: PathBuf,
+    /// Group ID to give the socket.
+    #[arg(long)]
+    socket_gid: Option<u32>,
+    /// Command run to apply changed settings (split on whitespace; the keys arrive as a JSON
+    /// array on stdin).
+    #[arg(long, default_value = "thar-be-settings")]
+    apply_command: String,
+    /// Command run by `POST /actions/reboot` (split on whitespace).
+    #[arg(long, default_value = "systemctl reboot")]
+    reboot_command: String,
+    /// The os-release file served by `GET /os`.
+    #[arg(long, default_value = "/etc/os-release")]
+    os_release_path: PathBuf,
+}
+
+fn split(command: &str) -> Vec<String> {
+    command.split_whitespace().map(String::from).collect()
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = Config {
+        socket_path: args.socket_path,
+        datastore_path: args.datastore_path,
+        socket_gid: args.socket_gid,
+        apply_command: split(&args.apply_command),
+        reboot_command: split(&args.reboot_command),
+        os_release_path: args.os_release_path,
+    };
+    match Server::bind(config).and_then(Server::serve) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("apiserver: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
