@@ -221,17 +221,8 @@ fn parse_tmp_gen(name: &str) -> Option<u64> {
 /// names are skipped; names that don't decode are skipped with a warning. A missing directory
 /// is an empty tree.
 fn walk(dir: &Path, segments: &mut Vec<String>, out: &mut BTreeMap<Entry, Found>) -> Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(())
-        }
-        Err(e) => return Err(io_err("read directory", dir)(e)),
+    let Some(entries) = read_dir_if_present(dir)? else {
+        return Ok(());
     };
     for dirent in entries {
         let dirent = match dirent {
@@ -1292,19 +1283,26 @@ pub(crate) fn initialize(dir: &Path) -> Result<()> {
     fsutil::replace_symlink(dir, LIVE, Path::new(&gen_name(0)))
 }
 
-/// Removes hidden (temp) files left in a pending tree by interrupted writes.
-fn sweep_hidden_files(dir: &Path) -> Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
+/// The entries of `dir`, or `None` when it does not exist (or is not a directory).
+fn read_dir_if_present(dir: &Path) -> Result<Option<fs::ReadDir>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(Some(entries)),
         Err(e)
             if matches!(
                 e.kind(),
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
             ) =>
         {
-            return Ok(())
+            Ok(None)
         }
-        Err(e) => return Err(io_err("read directory", dir)(e)),
+        Err(e) => Err(io_err("read directory", dir)(e)),
+    }
+}
+
+/// Removes hidden (temp) files left in a pending tree by interrupted writes.
+fn sweep_hidden_files(dir: &Path) -> Result<()> {
+    let Some(entries) = read_dir_if_present(dir)? else {
+        return Ok(());
     };
     for dirent in entries {
         let dirent = dirent.map_err(io_err("read directory", dir))?;

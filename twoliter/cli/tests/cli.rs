@@ -206,34 +206,38 @@ fn schemas_are_current() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// Runs `twoliter image assemble --variant <variant>` with more arguments, in the repository.
+fn assemble(variant: &str, more: &[&str]) -> Output {
+    let mut args = vec!["image", "assemble", "--variant", variant];
+    args.extend_from_slice(more);
+    twoliter(&repo_root(), &args)
+}
+
 #[test]
 fn image_assemble_uses_the_variant_and_reports_usage() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, boot, out) = (
-        dir.path().join("root"),
-        dir.path().join("boot"),
-        dir.path().join("out"),
-    );
+    let (root, boot) = (dir.path().join("root"), dir.path().join("boot"));
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/motd"), "hi\n").unwrap();
     std::fs::create_dir_all(&boot).unwrap();
     std::fs::write(boot.join("vmlinuz"), vec![7u8; 4096]).unwrap();
-    let args = [
-        "image",
-        "assemble",
-        "--variant",
-        "metal-dev",
-        "--root",
-        root.to_str().unwrap(),
-        "--boot",
-        boot.to_str().unwrap(),
-        "--output-dir",
-        out.to_str().unwrap(),
-        "--build-id",
-        "test",
-        "--json",
-    ];
-    let run = twoliter(&repo_root(), &args);
+    let (root, boot) = (root.to_str().unwrap(), boot.to_str().unwrap());
+    let out = dir.path().join("out");
+    let again = dir.path().join("again");
+    let build = |out: &Path, more: &[&str]| {
+        let mut args = vec![
+            "--root",
+            root,
+            "--boot",
+            boot,
+            "--output-dir",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(more);
+        assemble("metal-dev", &args)
+    };
+
+    let run = build(&out, &["--build-id", "test", "--json"]);
     assert!(run.status.success(), "{}", stderr(&run));
     let meta: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     // metal-dev: x86_64 (this machine in CI), raw, split plan, 2 GiB OS image, console=ttyS0.
@@ -246,12 +250,10 @@ fn image_assemble_uses_the_variant_and_reports_usage() {
     let version = meta["version"].as_str().unwrap();
     let latest = std::fs::read_link(out.join("latest")).unwrap();
     assert_eq!(latest, Path::new(&format!("{version}-test")));
+
     // Without SOURCE_DATE_EPOCH the commit time is used, so a rebuild is byte-identical.
     assert!(meta["source-date-epoch"].as_u64().unwrap() > 1);
-    let again = dir.path().join("again");
-    let mut second = args.to_vec();
-    second[9] = again.to_str().unwrap();
-    let rerun = twoliter(&repo_root(), &second);
+    let rerun = build(&again, &["--build-id", "test", "--json"]);
     assert!(rerun.status.success(), "{}", stderr(&rerun));
     let meta_again: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
     assert_eq!(
@@ -259,64 +261,18 @@ fn image_assemble_uses_the_variant_and_reports_usage() {
         "rebuild differs"
     );
 
-    let typo = twoliter(
-        &repo_root(),
-        &[
-            "image",
-            "assemble",
-            "--variant",
-            "metal-deb",
-            "--root",
-            "r",
-            "--boot",
-            "b",
-        ],
+    let missing = assemble(
+        "metal-dev",
+        &["--root", "/nonexistent/root", "--boot", boot],
     );
-    assert_eq!(typo.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(1));
+    let err = stderr(&missing);
     assert!(
-        stderr(&typo).contains("did you mean `metal-dev`?"),
-        "{}",
-        stderr(&typo)
+        err.contains("/nonexistent/root") && err.contains("(the root tree)"),
+        "{err}"
     );
 
-    let reserved = twoliter(
-        &repo_root(),
-        &[
-            "image",
-            "assemble",
-            "--variant",
-            "metal-dev",
-            "--root",
-            "r",
-            "--boot",
-            "b",
-            "--kernel-parameter",
-            "root=/dev/sda",
-        ],
-    );
-    assert!(
-        stderr(&reserved).contains("--kernel-parameter: `root=/dev/sda` is set by twoliter itself"),
-        "{}",
-        stderr(&reserved)
-    );
-
-    let bad_id = twoliter(
-        &repo_root(),
-        &[
-            "image",
-            "assemble",
-            "--variant",
-            "metal-dev",
-            "--root",
-            root.to_str().unwrap(),
-            "--boot",
-            boot.to_str().unwrap(),
-            "--output-dir",
-            out.to_str().unwrap(),
-            "--build-id",
-            "a/../../b",
-        ],
-    );
+    let bad_id = build(&out, &["--build-id", "a/../../b"]);
     assert_eq!(bad_id.status.code(), Some(1));
     assert!(
         stderr(&bad_id).contains("build id `a/../../b` is not valid"),
@@ -324,43 +280,24 @@ fn image_assemble_uses_the_variant_and_reports_usage() {
         stderr(&bad_id)
     );
 
-    let missing = twoliter(
-        &repo_root(),
-        &[
-            "image",
-            "assemble",
-            "--variant",
-            "metal-dev",
-            "--root",
-            "/nonexistent/root",
-            "--boot",
-            boot.to_str().unwrap(),
-            "--output-dir",
-            out.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(missing.status.code(), Some(1));
+    let typo = assemble("metal-deb", &["--root", root, "--boot", boot]);
+    assert_eq!(typo.status.code(), Some(1));
     assert!(
-        stderr(&missing).contains("/nonexistent/root")
-            && stderr(&missing).contains("(the root tree)"),
+        stderr(&typo).contains("did you mean `metal-dev`?"),
         "{}",
-        stderr(&missing)
+        stderr(&typo)
     );
 
-    let bad_format = twoliter(
-        &repo_root(),
-        &[
-            "image",
-            "assemble",
-            "--variant",
-            "metal-dev",
-            "--root",
-            "r",
-            "--boot",
-            "b",
-            "--image-format",
-            "iso",
-        ],
+    let reserved = build(&out, &["--kernel-parameter", "root=/dev/sda"]);
+    assert!(
+        stderr(&reserved).contains("--kernel-parameter: `root=/dev/sda` is set by twoliter itself"),
+        "{}",
+        stderr(&reserved)
+    );
+
+    let bad_format = assemble(
+        "metal-dev",
+        &["--root", root, "--boot", boot, "--image-format", "iso"],
     );
     assert_eq!(bad_format.status.code(), Some(2));
     assert!(
