@@ -1,0 +1,43 @@
+//! `storewolf`: creates the datastore if missing and writes the missing defaults.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Creates the settings datastore when missing and fills in the defaults it lacks.
+#[derive(Debug, Parser)]
+#[command(about)]
+struct Args {
+    /// Directory holding the versioned datastores and their `current` link.
+    #[arg(long)]
+    data_store_base_path: PathBuf,
+    /// Version of the datastore to create, `X.Y.Z`.
+    #[arg(long)]
+    version: String,
+    /// `defaults.d`-style directory of `*.toml` files, merged in file-name order.
+    #[arg(long)]
+    defaults_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match storewolf::run(
+        &args.data_store_base_path,
+        &args.version,
+        &args.defaults_dir,
+    ) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("storewolf: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
