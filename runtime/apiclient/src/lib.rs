@@ -4,13 +4,15 @@
 //!   connection per request, `Connection: close`, `Content-Length` bodies) and returns the
 //!   [`Response`]; [`check`] turns a non-2xx response into [`Error::Status`], whose message is
 //!   `Status N when METHODing URI: body`.
+//! * [`Client`] keeps one connection open across requests (HTTP keep-alive), for callers that
+//!   send many requests.
 //! * [`parse_setting`] / [`settings_from_args`] turn `apiclient set` arguments (`motd=hi`,
 //!   `kubernetes.node-labels."example.com/role"=web`) into a nested settings object.
 //! * [`set_settings`] writes a settings object in a private transaction and commits and applies
 //!   it; [`get_settings`] reads settings by prefix; [`parse_apply_input`] reads the TOML or JSON
 //!   documents of `apiclient apply`.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,6 +130,162 @@ pub fn request(socket: &Path, method: &str, uri: &str, body: Option<&str>) -> Re
         uri: uri.to_string(),
         reason,
     })
+}
+
+/// A client that keeps its connection open across requests (HTTP keep-alive), reconnecting when
+/// the server has closed it (idle timeout, `Connection: close`).
+#[derive(Debug)]
+pub struct Client {
+    socket: PathBuf,
+    conn: Option<BufReader<UnixStream>>,
+}
+
+impl Client {
+    /// A client of the socket at `socket`; connects on the first request.
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: socket.into(),
+            conn: None,
+        }
+    }
+
+    /// Sends one request on the kept-alive connection and returns the response, whatever its
+    /// status.
+    pub fn request(&mut self, method: &str, uri: &str, body: Option<&str>) -> Result<Response> {
+        let method = method.to_ascii_uppercase();
+        let body = body.unwrap_or("");
+        let mut out = format!(
+            "{method} {uri} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body.as_bytes());
+        let reused = self.conn.is_some();
+        match self.exchange(&method, uri, &out) {
+            // The server closes idle connections before reading a request, so a reused
+            // connection that ends before any response byte never ran the request: retry once.
+            Err(Exchange::ClosedEarly) if reused => match self.exchange(&method, uri, &out) {
+                Err(e) => Err(e.into_error(&method, uri)),
+                Ok(r) => Ok(r),
+            },
+            Err(e) => Err(e.into_error(&method, uri)),
+            Ok(r) => Ok(r),
+        }
+    }
+
+    fn exchange(&mut self, method: &str, uri: &str, out: &[u8]) -> Result<Response, Exchange> {
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => {
+                let stream = UnixStream::connect(&self.socket).map_err(|source| {
+                    Exchange::Fatal(Error::Connect {
+                        path: self.socket.clone(),
+                        source,
+                    })
+                })?;
+                self.conn.insert(BufReader::new(stream))
+            }
+        };
+        let result = exchange_on(conn, method, uri, out);
+        if !matches!(result, Ok((_, true))) {
+            self.conn = None;
+        }
+        result.map(|(r, _)| r)
+    }
+}
+
+/// Why an exchange on a kept-alive connection failed.
+enum Exchange {
+    /// The connection ended (or failed) before any byte of the response arrived.
+    ClosedEarly,
+    /// Anything else.
+    Fatal(Error),
+}
+
+impl Exchange {
+    fn into_error(self, method: &str, uri: &str) -> Error {
+        match self {
+            Exchange::Fatal(e) => e,
+            Exchange::ClosedEarly => Error::BadResponse {
+                method: method.to_string(),
+                uri: uri.to_string(),
+                reason: "the connection closed without a response".into(),
+            },
+        }
+    }
+}
+
+/// Sends `out` and reads one response; also returns whether the connection may be reused.
+fn exchange_on(
+    conn: &mut BufReader<UnixStream>,
+    method: &str,
+    uri: &str,
+    out: &[u8],
+) -> Result<(Response, bool), Exchange> {
+    let io = |op: &str| {
+        let op = format!("{op} {method} {uri}");
+        move |source| Exchange::Fatal(Error::Io { op, source })
+    };
+    let bad = |reason: String| {
+        Exchange::Fatal(Error::BadResponse {
+            method: method.to_string(),
+            uri: uri.to_string(),
+            reason,
+        })
+    };
+    if conn.get_mut().write_all(out).is_err() {
+        return Err(Exchange::ClosedEarly);
+    }
+    let mut raw = Vec::new();
+    let mut first = true;
+    loop {
+        let start = raw.len();
+        match conn.read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) if first => return Err(Exchange::ClosedEarly),
+            Ok(0) => return Err(bad("connection closed inside the response head".into())),
+            Err(e) => return Err(io("read response to")(e)),
+            Ok(_) => {}
+        }
+        first = false;
+        if raw[start..] == *b"\r\n" || raw[start..] == *b"\n" {
+            break;
+        }
+        if raw.len() > 64 * 1024 {
+            return Err(bad("response head too large".into()));
+        }
+    }
+    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    let mut len = None;
+    let mut keep_alive = true;
+    for line in head.lines().skip(1) {
+        if let Some((name, value)) = line.split_once(':') {
+            match name.trim() {
+                "content-length" => {
+                    len = Some(
+                        value
+                            .trim()
+                            .parse::<usize>()
+                            .map_err(|_| bad(format!("bad Content-Length '{}'", value.trim())))?,
+                    )
+                }
+                "connection" if value.contains("close") => keep_alive = false,
+                _ => {}
+            }
+        }
+    }
+    let Some(len) = len else {
+        return Err(bad("no Content-Length on a kept-alive connection".into()));
+    };
+    if !raw.ends_with(b"\r\n\r\n") {
+        return Err(bad("response head does not end in CRLF CRLF".into()));
+    }
+    let start = raw.len();
+    raw.resize(start + len, 0);
+    conn.read_exact(&mut raw[start..])
+        .map_err(io("read response body of"))?;
+    let response = parse_response(&raw).map_err(bad)?;
+    Ok((response, keep_alive))
 }
 
 /// Parses a complete HTTP/1.1 response (the connection was read to its end).

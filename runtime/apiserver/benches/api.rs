@@ -1,9 +1,11 @@
 //! Throughput and latency of the real `apiserver` on a Unix socket, driven with the `apiclient`
-//! library (one connection per request, like the CLI).
+//! library: one connection per request (like the CLI) and one kept-alive connection
+//! ([`apiclient::Client`]), which measures the server rather than `connect()` and thread start.
 //!
 //! Runs only when given `--bench` (`cargo bench -p apiserver`), so `cargo test --all-targets`
 //! builds it without running it. Prints requests/s, p50 and p99 for `GET /settings` with ~500
-//! keys populated and for set + `commit_and_apply`.
+//! keys populated (from the read cache; and right after each commit, uncached) and for set +
+//! `commit_and_apply`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -86,11 +88,71 @@ fn main() {
         total,
     );
 
-    let (samples, total) = time(2000, |_| {
+    let (samples, total) = time(5000, |_| {
         let r = apiclient::request(&socket, "GET", "/settings", None).unwrap();
         assert_eq!(r.status, 200);
     });
-    report("GET /settings (500 keys)", samples, total);
+    report(
+        "GET /settings (500 keys, connection per request)",
+        samples,
+        total,
+    );
+
+    let mut client = apiclient::Client::new(&socket);
+    let (samples, total) = time(20000, |_| {
+        let r = client.request("GET", "/settings", None).unwrap();
+        assert_eq!(r.status, 200);
+    });
+    report("GET /settings (500 keys, keep-alive)", samples, total);
+
+    // Two kept-alive clients in parallel (the machine has two cores).
+    let start = Instant::now();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                let mut client = apiclient::Client::new(&socket);
+                time(10000, |_| {
+                    let r = client.request("GET", "/settings", None).unwrap();
+                    assert_eq!(r.status, 200);
+                })
+                .0
+            })
+        })
+        .collect();
+    let samples = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    report(
+        "GET /settings (500 keys, keep-alive, 2 clients)",
+        samples,
+        start.elapsed(),
+    );
+
+    // Cache misses: every read follows a commit by another process (only the GET is timed).
+    let mut samples = Vec::new();
+    let mut total = Duration::ZERO;
+    for i in 0..300 {
+        store
+            .set_key(
+                &Key::data("settings.motd").unwrap(),
+                &format!("\"miss {i}\""),
+                &Committed::Live,
+            )
+            .unwrap();
+        let t = Instant::now();
+        let r = client.request("GET", "/settings", None).unwrap();
+        let elapsed = t.elapsed();
+        assert!(r.body.contains(&format!("miss {i}")));
+        samples.push(elapsed);
+        total += elapsed;
+    }
+    report(
+        "GET /settings after an external commit (cache miss, keep-alive)",
+        samples,
+        total,
+    );
 
     let (samples, total) = time(300, |i| {
         let settings = serde_json::json!({"motd": format!("bench {i}")});

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -177,6 +178,7 @@ fn reason(status: u16) -> &'static str {
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
@@ -189,8 +191,11 @@ pub struct Response {
     pub status: u16,
     /// The JSON body; `None` for an empty body.
     pub body: Option<Value>,
+    /// An already serialized JSON body (with its trailing newline); sent instead of `body` when
+    /// set, so a cached response costs no serialization.
+    pub raw_body: Option<Arc<[u8]>>,
     /// The methods allowed on the route (sent with 405).
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
 }
 
 impl Response {
@@ -199,6 +204,17 @@ impl Response {
         Self {
             status,
             body: Some(body),
+            raw_body: None,
+            allow: None,
+        }
+    }
+
+    /// A response with an already serialized JSON body (see [`serialize_body`]).
+    pub fn raw(status: u16, body: Arc<[u8]>) -> Self {
+        Self {
+            status,
+            body: None,
+            raw_body: Some(body),
             allow: None,
         }
     }
@@ -208,6 +224,7 @@ impl Response {
         Self {
             status: 204,
             body: None,
+            raw_body: None,
             allow: None,
         }
     }
@@ -219,13 +236,15 @@ pub fn write_response(
     response: &Response,
     keep_alive: bool,
 ) -> io::Result<()> {
-    let body = match &response.body {
-        Some(v) if response.status != 204 => {
-            let mut b = serde_json::to_vec(v).unwrap_or_default();
-            b.push(b'\n');
-            b
+    let serialized;
+    let body: &[u8] = match (&response.raw_body, &response.body) {
+        _ if response.status == 204 => &[],
+        (Some(raw), _) => raw,
+        (None, Some(v)) => {
+            serialized = serialize_body(v);
+            &serialized
         }
-        _ => Vec::new(),
+        (None, None) => &[],
     };
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
@@ -237,14 +256,22 @@ pub fn write_response(
     if !body.is_empty() {
         head.push_str("Content-Type: application/json\r\n");
     }
-    if let Some(allow) = response.allow {
+    if let Some(allow) = &response.allow {
         head.push_str(&format!("Allow: {allow}\r\n"));
     }
     head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&body);
+    let mut bytes = Vec::with_capacity(head.len() + body.len());
+    bytes.extend_from_slice(head.as_bytes());
+    bytes.extend_from_slice(body);
     out.write_all(&bytes)?;
     out.flush()
+}
+
+/// Serializes a JSON body as sent on the wire (with a trailing newline).
+pub fn serialize_body(value: &Value) -> Vec<u8> {
+    let mut b = serde_json::to_vec(value).unwrap_or_default();
+    b.push(b'\n');
+    b
 }
 
 /// Percent-decodes a query component (`+` stays `+`); `None` on a bad escape or non-UTF-8.

@@ -1,8 +1,17 @@
 //! The host API server: HTTP/1.1 on a Unix socket in front of the settings datastore.
 //!
 //! One thread per connection (std only, no async runtime), so a slow apply or reboot command
-//! never blocks concurrent reads; datastore writes are serialized by the datastore's own lock,
-//! and applies are serialized by a mutex of their own.
+//! never blocks concurrent reads; at most [`Config::max_connections`] connections are served at
+//! once, further ones get a 503 and are closed. Datastore writes are serialized by the
+//! datastore's own lock, and applies are serialized by a mutex of their own.
+//!
+//! # Read cache
+//!
+//! Live reads are served from a cache of the whole live key tree, plus the rendered bodies of
+//! recent live `GET /settings` queries. Both are keyed by the identity of the live generation
+//! (its number and the inode of its directory, a `readlink` and a `stat` per request), so any
+//! commit, by this server or any other process, invalidates them. Reads of a transaction
+//! (`tx=`) and metadata reads always go to the datastore.
 //!
 //! # Routes
 //!
@@ -46,6 +55,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,7 +63,9 @@ use datastore::{Committed, FilesystemDataStore, Key};
 use serde_json::{json, Map, Value};
 use tracing::{debug, info, warn};
 
-use crate::http::{percent_decode, read_request, write_response, ReadError, Request, Response};
+use crate::http::{
+    percent_decode, read_request, serialize_body, write_response, ReadError, Request, Response,
+};
 
 /// The transaction used when a request names none.
 pub const DEFAULT_TX: &str = "default";
@@ -61,6 +73,10 @@ pub const DEFAULT_TX: &str = "default";
 const STDERR_TAIL: usize = 4096;
 /// Idle time after which a kept-alive connection is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+/// How many rendered `GET /settings` bodies the cache keeps per live generation.
+const MAX_RENDERED: usize = 64;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +102,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `max_connections` is zero.
+    #[error("max_connections must be at least 1")]
+    NoConnections,
     /// A command line (apply or reboot command) is empty.
     #[error("the {which} command is empty")]
     EmptyCommand {
@@ -109,6 +128,8 @@ pub struct Config {
     pub reboot_command: Vec<String>,
     /// The os-release file served by `GET /os`.
     pub os_release_path: PathBuf,
+    /// Most connections served at once (each has a thread); more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 /// Shared server state.
@@ -116,6 +137,92 @@ struct State {
     store: FilesystemDataStore,
     config: Config,
     apply_lock: Mutex<()>,
+    cache: Mutex<Option<LiveCache>>,
+}
+
+/// Identifies one live generation: its number and its directory's inode (so a datastore swapped
+/// under the same path, e.g. by a migration, is never mistaken for the old one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LiveId {
+    generation: u64,
+    dev: u64,
+    ino: u64,
+}
+
+/// What is cached about one live generation.
+struct LiveCache {
+    id: LiveId,
+    /// Every live data key and its value.
+    pairs: Arc<HashMap<Key, String>>,
+    /// Rendered `GET /settings` bodies by raw query string.
+    rendered: HashMap<String, Arc<[u8]>>,
+}
+
+impl State {
+    fn live_id(&self) -> Result<LiveId, ApiError> {
+        use std::os::unix::fs::MetadataExt;
+        let generation = self.store.generation()?;
+        let dir = self.store.path().join(datastore::store::LIVE);
+        let meta = std::fs::metadata(&dir)
+            .map_err(|e| ApiError::new(500, format!("failed to stat '{}': {e}", dir.display())))?;
+        Ok(LiveId {
+            generation,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<LiveCache>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every live data key, from the cache when the live generation hasn't changed.
+    fn live_pairs(&self) -> Result<(LiveId, Arc<HashMap<Key, String>>), ApiError> {
+        let id = self.live_id()?;
+        if let Some(c) = self.cache().as_ref().filter(|c| c.id == id) {
+            return Ok((id, Arc::clone(&c.pairs)));
+        }
+        let pairs = Arc::new(self.store.get_prefix("", &Committed::Live)?);
+        // Only cache what was certainly read from generation `id`.
+        if self.live_id()? == id {
+            *self.cache() = Some(LiveCache {
+                id,
+                pairs: Arc::clone(&pairs),
+                rendered: HashMap::new(),
+            });
+        }
+        Ok((id, pairs))
+    }
+
+    /// Live data keys whose name starts with `prefix` (like `get_prefix`), from the cache.
+    fn live_prefix(&self, prefix: &str) -> Result<HashMap<Key, String>, ApiError> {
+        let (_, pairs) = self.live_pairs()?;
+        Ok(filter_prefix(&pairs, prefix))
+    }
+
+    fn rendered(&self, id: LiveId, query: &str) -> Option<Arc<[u8]>> {
+        let cache = self.cache();
+        let c = cache.as_ref().filter(|c| c.id == id)?;
+        c.rendered.get(query).cloned()
+    }
+
+    fn store_rendered(&self, id: LiveId, query: &str, body: Arc<[u8]>) {
+        let mut cache = self.cache();
+        if let Some(c) = cache.as_mut().filter(|c| c.id == id) {
+            if c.rendered.len() >= MAX_RENDERED {
+                c.rendered.clear();
+            }
+            c.rendered.insert(query.to_string(), body);
+        }
+    }
+}
+
+fn filter_prefix(pairs: &HashMap<Key, String>, prefix: &str) -> HashMap<Key, String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k.name().starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// A bound, ready server.
@@ -133,6 +240,9 @@ impl Server {
         }
         if config.reboot_command.is_empty() {
             return Err(Error::EmptyCommand { which: "reboot" });
+        }
+        if config.max_connections == 0 {
+            return Err(Error::NoConnections);
         }
         let store = FilesystemDataStore::open(&config.datastore_path).map_err(|source| {
             Error::Datastore {
@@ -175,23 +285,77 @@ impl Server {
                 store,
                 config,
                 apply_lock: Mutex::new(()),
+                cache: Mutex::new(None),
             }),
         })
     }
 
-    /// Serves connections forever, one thread each.
+    /// Serves connections forever, one thread each, at most `max_connections` at once.
     pub fn serve(self) -> Result<(), Error> {
+        let active = Arc::new(AtomicUsize::new(0));
         for conn in self.listener.incoming() {
             match conn {
                 Ok(stream) => {
+                    if active.fetch_add(1, Ordering::AcqRel) >= self.state.config.max_connections {
+                        active.fetch_sub(1, Ordering::AcqRel);
+                        reject(stream, "too many connections; try again later");
+                        continue;
+                    }
+                    let slot = Slot(Arc::clone(&active));
                     let state = Arc::clone(&self.state);
-                    std::thread::spawn(move || handle_connection(&state, stream));
+                    let Ok(rejected) = stream.try_clone() else {
+                        continue;
+                    };
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("api-conn".into())
+                            .spawn(move || {
+                                let _slot = slot;
+                                handle_connection(&state, stream);
+                            });
+                    if let Err(e) = spawned {
+                        warn!("failed to spawn a connection thread: {e}");
+                        reject(rejected, "cannot serve the connection now; try again later");
+                    }
                 }
                 Err(e) => warn!("accept failed: {e}"),
             }
         }
         Ok(())
     }
+}
+
+/// Holds one of the `max_connections` slots until dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a connection that won't be served with 503 and closes it, without blocking long.
+fn reject(mut stream: UnixStream, message: &str) {
+    warn!("rejecting a connection: {message}");
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = write_response(&mut stream, &ApiError::new(503, message).into(), false);
+    // Closing a socket whose request was never read resets the connection, and the client would
+    // see ECONNRESET instead of the 503. Read what the client sent (briefly, off the accept
+    // thread) before closing.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = std::thread::Builder::new()
+        .name("reject-drain".into())
+        .spawn(move || {
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut sink = [0u8; 4096];
+            let mut total = 0;
+            while total < (64 << 10) {
+                match stream.read(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        });
 }
 
 fn handle_connection(state: &State, stream: UnixStream) {
@@ -331,67 +495,108 @@ impl Query {
     }
 }
 
+/// One route the server serves: a method on an exact path.
+#[derive(Clone, Copy)]
+pub struct Route {
+    /// The method, upper-case.
+    pub method: &'static str,
+    /// The path, exact.
+    pub path: &'static str,
+    handler: Handler,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+type Handler = fn(&State, &Request) -> ApiResult;
+
+const fn r(method: &'static str, path: &'static str, handler: Handler) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+    }
+}
+
+/// Every route the server serves (the single source of truth for routing, `Allow` headers and
+/// the OpenAPI check in the tests).
+pub const ROUTES: &[Route] = &[
+    r("GET", "/", get_root),
+    r("GET", "/settings", get_settings),
+    r("PATCH", "/settings", patch_settings),
+    r("PATCH", "/settings/keypair", patch_keypair),
+    r("GET", "/tx", get_tx),
+    r("DELETE", "/tx", delete_tx),
+    r("GET", "/tx/list", list_tx),
+    r("POST", "/tx/commit", commit),
+    r("POST", "/tx/apply", apply),
+    r("POST", "/tx/commit_and_apply", commit_and_apply),
+    r("GET", "/os", get_os),
+    r("GET", "/metadata/affected-services", |s, q| {
+        get_metadata(s, q, "affected-services")
+    }),
+    r("GET", "/metadata/setting-generators", |s, q| {
+        get_metadata(s, q, "setting-generator")
+    }),
+    r("GET", "/metadata/templates", |s, q| {
+        get_metadata(s, q, "template")
+    }),
+    r("GET", "/services", |s, q| get_named_tree(s, q, "services")),
+    r("GET", "/configuration-files", |s, q| {
+        get_named_tree(s, q, "configuration-files")
+    }),
+    r("POST", "/actions/reboot", reboot),
+    r("POST", "/actions/refresh-updates", not_implemented),
+    r("POST", "/actions/prepare-update", not_implemented),
+    r("POST", "/actions/activate-update", not_implemented),
+    r("POST", "/actions/deactivate-update", not_implemented),
+    r("GET", "/updates/status", |_, _| {
+        Err(ApiError::new(404, "no update status yet"))
+    }),
+];
+
 fn route(state: &State, req: &Request) -> Response {
     let m = req.method.as_str();
-    let allowed: &'static str = match req.path.as_str() {
-        "/" | "/tx/list" | "/os" | "/services" | "/configuration-files" | "/updates/status" => {
-            "GET"
-        }
-        "/metadata/affected-services" | "/metadata/setting-generators" | "/metadata/templates" => {
-            "GET"
-        }
-        "/settings" => "GET, PATCH",
-        "/settings/keypair" => "PATCH",
-        "/tx" => "GET, DELETE",
-        "/tx/commit" | "/tx/apply" | "/tx/commit_and_apply" => "POST",
-        "/actions/reboot"
-        | "/actions/refresh-updates"
-        | "/actions/prepare-update"
-        | "/actions/activate-update"
-        | "/actions/deactivate-update" => "POST",
-        other => {
-            return ApiError::new(404, format!("no such route '{other}'")).into();
-        }
-    };
-    if !allowed.split(", ").any(|a| a == m) {
-        let mut r: Response = ApiError::new(
-            405,
-            format!("method {m} not allowed on {}; use {allowed}", req.path),
-        )
-        .into();
-        r.allow = Some(allowed);
-        return r;
+    let mut on_path = ROUTES.iter().filter(|r| r.path == req.path).peekable();
+    if on_path.peek().is_none() {
+        return ApiError::new(404, format!("no such route '{}'", req.path)).into();
     }
-    let result = match (m, req.path.as_str()) {
-        ("GET", "/") => get_root(state, req),
-        ("GET", "/settings") => get_settings(state, req),
-        ("PATCH", "/settings") => patch_settings(state, req),
-        ("PATCH", "/settings/keypair") => patch_keypair(state, req),
-        ("GET", "/tx") => get_tx(state, req),
-        ("DELETE", "/tx") => delete_tx(state, req),
-        ("GET", "/tx/list") => list_tx(state, req),
-        ("POST", "/tx/commit") => commit(state, req),
-        ("POST", "/tx/apply") => apply(state, req),
-        ("POST", "/tx/commit_and_apply") => commit_and_apply(state, req),
-        ("GET", "/os") => Query::parse(&req.query, &[])
-            .and_then(|_| os_release(&state.config.os_release_path))
-            .map(|v| Response::json(200, v)),
-        ("GET", "/metadata/affected-services") => get_metadata(state, req, "affected-services"),
-        ("GET", "/metadata/setting-generators") => get_metadata(state, req, "setting-generator"),
-        ("GET", "/metadata/templates") => get_metadata(state, req, "template"),
-        ("GET", "/services") => get_named_tree(state, req, "services"),
-        ("GET", "/configuration-files") => get_named_tree(state, req, "configuration-files"),
-        ("POST", "/actions/reboot") => reboot(state, req),
-        ("GET", "/updates/status") => Err(ApiError::new(404, "no update status yet")),
-        _ => Err(ApiError::new(
-            501,
-            format!(
-                "{} is not implemented yet; update actions arrive with the updates work",
-                req.path
-            ),
-        )),
-    };
-    result.unwrap_or_else(Into::into)
+    let mut allowed = Vec::new();
+    for route in on_path {
+        if route.method == m {
+            return (route.handler)(state, req).unwrap_or_else(Into::into);
+        }
+        allowed.push(route.method);
+    }
+    let allowed = allowed.join(", ");
+    let mut r: Response = ApiError::new(
+        405,
+        format!("method {m} not allowed on {}; use {allowed}", req.path),
+    )
+    .into();
+    r.allow = Some(allowed);
+    r
+}
+
+fn get_os(state: &State, req: &Request) -> ApiResult {
+    Query::parse(&req.query, &[])?;
+    Ok(Response::json(
+        200,
+        os_release(&state.config.os_release_path)?,
+    ))
+}
+
+fn not_implemented(_: &State, req: &Request) -> ApiResult {
+    Err(ApiError::new(
+        501,
+        format!(
+            "{} is not implemented yet; update actions arrive with the updates work",
+            req.path
+        ),
+    ))
 }
 
 /// Nests pairs and returns the object under root segment `root` (empty object if none).
@@ -405,7 +610,7 @@ fn subtree(pairs: &HashMap<Key, String>, root: &str) -> Result<Value, ApiError> 
 
 fn get_root(state: &State, req: &Request) -> ApiResult {
     Query::parse(&req.query, &[])?;
-    let pairs = state.store.get_prefix("", &Committed::Live)?;
+    let (_, pairs) = state.live_pairs()?;
     let mut all = datastore::from_pairs(&pairs).map_err(|e| ApiError::new(500, e.to_string()))?;
     let obj = all.as_object_mut().expect("from_pairs returns an object");
     for root in ["settings", "services", "configuration-files"] {
@@ -434,6 +639,23 @@ fn committed_for(query: &Query) -> Result<Committed, ApiError> {
 fn get_settings(state: &State, req: &Request) -> ApiResult {
     let q = Query::parse(&req.query, &["keys", "prefix", "tx"])?;
     let committed = committed_for(&q)?;
+    // Live reads come from the cache (rendered bodies first); transaction reads never do.
+    let live = match committed {
+        Committed::Live => {
+            let (id, pairs) = state.live_pairs()?;
+            if let Some(body) = state.rendered(id, &req.query) {
+                return Ok(Response::raw(200, body));
+            }
+            Some((id, pairs))
+        }
+        _ => None,
+    };
+    let get_prefix = |prefix: &str| -> Result<HashMap<Key, String>, ApiError> {
+        match &live {
+            Some((_, pairs)) => Ok(filter_prefix(pairs, prefix)),
+            None => Ok(state.store.get_prefix(prefix, &committed)?),
+        }
+    };
     let pairs = match (q.list("keys"), q.get("prefix")) {
         (Some(_), Some(_)) => return Err(ApiError::bad("give either keys= or prefix=, not both")),
         (Some(names), None) => {
@@ -443,7 +665,7 @@ fn get_settings(state: &State, req: &Request) -> ApiResult {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out = HashMap::new();
             for key in &keys {
-                for (k, v) in state.store.get_prefix(key.name(), &committed)? {
+                for (k, v) in get_prefix(key.name())? {
                     if k.starts_with_key(key) {
                         out.insert(k, v);
                     }
@@ -457,11 +679,19 @@ fn get_settings(state: &State, req: &Request) -> ApiResult {
                     "prefix '{prefix}' is not under 'settings'"
                 )));
             }
-            state.store.get_prefix(prefix, &committed)?
+            get_prefix(prefix)?
         }
-        (None, None) => state.store.get_prefix("settings.", &committed)?,
+        (None, None) => get_prefix("settings.")?,
     };
-    Ok(Response::json(200, subtree(&pairs, "settings")?))
+    let body = subtree(&pairs, "settings")?;
+    match live {
+        Some((id, _)) => {
+            let raw: Arc<[u8]> = serialize_body(&body).into();
+            state.store_rendered(id, &req.query, Arc::clone(&raw));
+            Ok(Response::raw(200, raw))
+        }
+        None => Ok(Response::json(200, body)),
+    }
 }
 
 fn parse_body(req: &Request) -> Result<Value, ApiError> {
@@ -775,9 +1005,7 @@ fn get_metadata(state: &State, req: &Request, meta_name: &str) -> ApiResult {
 
 fn get_named_tree(state: &State, req: &Request, root: &str) -> ApiResult {
     let q = Query::parse(&req.query, &["names"])?;
-    let pairs = state
-        .store
-        .get_prefix(&format!("{root}."), &Committed::Live)?;
+    let pairs = state.live_prefix(&format!("{root}."))?;
     let mut tree = subtree(&pairs, root)?;
     if let (Some(names), Value::Object(map)) = (q.list("names"), &mut tree) {
         map.retain(|k, _| names.contains(k));

@@ -29,6 +29,9 @@ struct Args {
     /// The os-release file served by `GET /os`.
     #[arg(long, default_value = "/etc/os-release")]
     os_release_path: PathBuf,
+    /// Most connections served at once; more are answered 503 and closed.
+    #[arg(long, default_value_t = apiserver::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 fn split(command: &str) -> Vec<String> {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         apply_command: split(&args.apply_command),
         reboot_command: split(&args.reboot_command),
         os_release_path: args.os_release_path,
+        max_connections: args.max_connections,
     };
     match Server::bind(config).and_then(Server::serve) {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,15 +25,17 @@ fn socket_mode_is_0660_and_group_is_set() {
     // --socket-gid: our own group is one we may always chown to.
     let gid = std::fs::metadata(server.dir.path()).unwrap().gid();
     let socket = server.dir.path().join("gid.sock");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apiserver"))
-        .arg("--socket-path")
-        .arg(&socket)
-        .arg("--datastore-path")
-        .arg(&server.datastore)
-        .arg("--socket-gid")
-        .arg(gid.to_string())
-        .spawn()
-        .unwrap();
+    let _child = common::KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiserver"))
+            .arg("--socket-path")
+            .arg(&socket)
+            .arg("--datastore-path")
+            .arg(&server.datastore)
+            .arg("--socket-gid")
+            .arg(gid.to_string())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while apiclient::request(&socket, "GET", "/tx/list", None).is_err() {
         assert!(Instant::now() < deadline, "apiserver did not start");
@@ -44,8 +46,6 @@ fn socket_mode_is_0660_and_group_is_set() {
         (meta.gid(), meta.permissions().mode() & 0o777),
         (gid, 0o660)
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
@@ -714,14 +714,12 @@ fn stale_socket_is_replaced_but_other_files_are_not() {
     // A leftover socket (bound by nobody) is replaced.
     let stale = s.dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-    let mut child = spawn(&stale);
+    let _child = common::KillOnDrop(spawn(&stale));
     let deadline = Instant::now() + Duration::from_secs(10);
     while apiclient::request(&stale, "GET", "/tx/list", None).is_err() {
         assert!(Instant::now() < deadline, "apiserver did not start");
         std::thread::sleep(Duration::from_millis(10));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 /// Sends raw bytes on one connection and returns everything the server sends back.

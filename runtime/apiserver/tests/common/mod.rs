@@ -113,6 +113,17 @@ impl TestServer {
     }
 }
 
+/// A child process that is killed and reaped when dropped, also when a test panics, so no
+/// server outlives its test (and holds the test runner's output pipe open).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
