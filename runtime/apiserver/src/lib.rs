@@ -130,6 +130,8 @@ pub struct Config {
     pub os_release_path: PathBuf,
     /// Most connections served at once (each has a thread); more are answered 503 and closed.
     pub max_connections: usize,
+    /// The settings families this variant accepts (from its manifest); `None` accepts all.
+    pub settings_families: Option<Vec<String>>,
 }
 
 /// Shared server state.
@@ -701,7 +703,12 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
 
 /// Validates a partial settings object and writes it to the transaction.
 fn write_settings(state: &State, tx: &str, settings: &Value) -> ApiResult {
-    settings_model::validate_settings_json(settings, None)
+    let families: Option<Vec<&str>> = state
+        .config
+        .settings_families
+        .as_ref()
+        .map(|list| list.iter().map(String::as_str).collect());
+    settings_model::validate_settings_json(settings, families.as_deref())
         .map_err(|e| ApiError::bad(e.to_string()).with_key(e.path()))?;
     let prefix = Key::data("settings").map_err(|e| ApiError::new(500, e.to_string()))?;
     let pairs = datastore::to_pairs_with_prefix(&prefix, settings)?;

@@ -32,6 +32,10 @@ struct Args {
     /// Most connections served at once; more are answered 503 and closed.
     #[arg(long, default_value_t = apiserver::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Settings families this variant accepts, comma-separated (from the variant manifest's
+    /// `settings-families`) [default: all families].
+    #[arg(long, value_delimiter = ',')]
+    settings_families: Option<Vec<String>>,
 }
 
 fn split(command: &str) -> Vec<String> {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         reboot_command: split(&args.reboot_command),
         os_release_path: args.os_release_path,
         max_connections: args.max_connections,
+        settings_families: args.settings_families,
     };
     match Server::bind(config).and_then(Server::serve) {
         Ok(()) => ExitCode::SUCCESS,

@@ -775,3 +775,36 @@ fn http_keep_alive_and_malformed_requests() {
         json!({"settings": {"motd": "ka"}})
     );
 }
+
+#[test]
+fn settings_outside_the_variants_families_are_rejected() {
+    let s = TestServer::start();
+    let socket = s.dir.path().join("families.sock");
+    let _child = common::KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_apiserver"))
+            .arg("--socket-path")
+            .arg(&socket)
+            .arg("--datastore-path")
+            .arg(&s.datastore)
+            .arg("--settings-families")
+            .arg("motd,updates")
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while apiclient::request(&socket, "GET", "/tx/list", None).is_err() {
+        assert!(Instant::now() < deadline, "apiserver did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ok = apiclient::request(&socket, "PATCH", "/settings", Some(r#"{"motd":"hi"}"#)).unwrap();
+    assert_eq!(ok.status, 204, "{}", ok.body);
+    let denied = apiclient::request(
+        &socket,
+        "PATCH",
+        "/settings",
+        Some(r#"{"kubernetes":{"max-pods":10}}"#),
+    )
+    .unwrap();
+    assert_eq!(denied.status, 400, "{}", denied.body);
+    assert!(denied.body.contains("kubernetes"), "{}", denied.body);
+}

@@ -42,6 +42,7 @@ impl Api {
             reboot_command: vec!["true".into()],
             os_release_path: os_release,
             max_connections: apiserver::DEFAULT_MAX_CONNECTIONS,
+            settings_families: None,
         })
         .unwrap();
         std::thread::spawn(move || server.serve());

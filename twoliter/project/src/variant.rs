@@ -144,8 +144,8 @@ pub struct ImageLayoutManifest {
     pub publish_image_size_hint_gib: Option<u32>,
 }
 
-/// A variant manifest or a shared base, as written. Lists in `included-packages`, `kits` and
-/// `kernel-parameters` add to those inherited; every other key overrides what it inherits
+/// A variant manifest or a shared base, as written. Lists in `included-packages`, `kits`,
+/// `kernel-parameters` and `settings-families` add to those inherited; every other key overrides what it inherits
 /// (`image-layout` and `image-features` key by key).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -172,6 +172,9 @@ pub struct VariantManifest {
     /// Kernel parameters, one per entry, placed before those twoliter adds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_parameters: Option<Vec<String>>,
+    /// Settings families the host API accepts (`motd`, `kubernetes`, ...; default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_families: Option<Vec<String>>,
     /// Image features turned on (`true`) or off (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_features: Option<BTreeMap<ImageFeature, bool>>,
@@ -235,6 +238,8 @@ pub struct Variant {
     pub supported_arches: Vec<Arch>,
     /// Kernel parameters from the manifests.
     pub kernel_parameters: Vec<String>,
+    /// Settings families the host API accepts.
+    pub settings_families: Vec<String>,
     /// Every image feature with its effective state.
     pub image_features: BTreeMap<ImageFeature, bool>,
 }
@@ -291,6 +296,19 @@ pub fn check_manifest(
                     .key("kernel-parameters")
                     .locate(text, parameter.split('=').next().unwrap_or(parameter))
                     .locate(text, "kernel-parameters"),
+            );
+        }
+    }
+    for family in manifest.settings_families.iter().flatten() {
+        if !settings_model::is_family(family) {
+            problems.push(
+                Diagnostic::new(shown, format!("`{family}` is not a settings family"))
+                    .key("settings-families")
+                    .locate(text, family)
+                    .hint(format!(
+                        "use some of: {}",
+                        settings_model::ALL_FAMILIES.join(", ")
+                    )),
             );
         }
     }
@@ -362,6 +380,7 @@ pub(crate) struct Layered {
     pub layout: ImageLayoutManifest,
     pub supported_arches: Option<Vec<Arch>>,
     pub kernel_parameters: Vec<String>,
+    pub settings_families: Vec<String>,
     pub image_features: BTreeMap<ImageFeature, bool>,
 }
 
@@ -385,6 +404,7 @@ impl Layered {
         }
         add(&mut self.kits, &manifest.kits);
         add(&mut self.kernel_parameters, &manifest.kernel_parameters);
+        add(&mut self.settings_families, &manifest.settings_families);
         if manifest.image_format.is_some() {
             self.image_format = manifest.image_format;
         }
@@ -489,6 +509,14 @@ impl Layered {
             image_layout: layout,
             supported_arches,
             kernel_parameters: self.kernel_parameters,
+            settings_families: if self.settings_families.is_empty() {
+                settings_model::ALL_FAMILIES
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect()
+            } else {
+                self.settings_families
+            },
             image_features,
         })
     }

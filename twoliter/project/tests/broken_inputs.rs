@@ -130,6 +130,7 @@ fn cases() -> Vec<Case> {
         case("spec outside the package", vec![package_a("name: a\nversion: \"1.0\"\nspec: ../b/b.spec\n")], vec!["spec:", "is not a file name in the package directory"]),
         case("data image too large", vec![variant("inherits: [base]\nimage-layout: {data-image-size-gib: 100000}\n")], vec!["variant.yaml:3:", "image-layout.data-image-size-gib", "100000 GiB is outside 1..=65536"]),
         case("broken package is reported once", vec![package_a("name: a\nversion: \"1.0\"\nrelease: -1\n")], vec!["package.yaml:4:10: release:"]),
+        case("unknown settings family", vec![variant("inherits: [base]\nsettings-families: [motd, kubernets]\n")], vec!["variant.yaml:3:27: settings-families:", "`kubernets` is not a settings family", "kubernetes"]),
         case("malformed yaml", vec![variant("inherits: [base\nincluded-packages: [b]\n")], vec!["variants/metal-dev/variant.yaml:3:", "did not find expected"]),
         case("unknown yaml key", vec![variant("inherits: [base]\nincluded-package: [b]\n")], vec!["variants/metal-dev/variant.yaml:3:1", "unknown field `included-package`", "included-packages"]),
         case("yaml wrong type", vec![variant("inherits: [base]\nimage-layout:\n  os-image-size-gib: big\n")], vec!["variant.yaml:4:22: image-layout.os-image-size-gib:", "invalid type: string \"big\", expected u32"]),

@@ -48,7 +48,12 @@ fn variant_differences_are_data() {
     assert!(has(plain, "kubernetes-1.31") && !has(plain, "ecs-agent"));
     let ecs = project.variant("aws-ecs-2").unwrap();
     assert!(has(ecs, "ecs-agent") && !has(ecs, "kubelet") && !has(ecs, "kubernetes-1.31"));
+    let families =
+        |v: &twoliter_project::Variant, f: &str| v.settings_families.iter().any(|x| x == f);
+    assert!(families(plain, "kubernetes") && families(plain, "aws") && !families(plain, "ecs"));
+    assert!(families(ecs, "ecs") && !families(ecs, "kubernetes"));
     let metal = project.variant("metal-dev").unwrap();
+    assert!(families(metal, "motd") && !families(metal, "kubernetes") && !families(metal, "aws"));
     assert_eq!(metal.supported_arches, [twoliter_project::Arch::X86_64]);
     assert_eq!(metal.image_layout.partition_plan, PartitionPlan::Split);
 }

@@ -41,6 +41,7 @@ fn schemas_describe_the_manifest_keys() {
         "image-layout",
         "supported-arches",
         "kernel-parameters",
+        "settings-families",
         "image-features",
     ] {
         assert!(properties.contains_key(key), "variant schema lacks `{key}`");
