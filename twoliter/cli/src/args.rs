@@ -70,6 +70,18 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
 
+    /// Build or inspect the SDK container image that package builds run in.
+    #[command(subcommand)]
+    Sdk(SdkCommand),
+
+    /// Build RPM packages or whole kits inside the SDK (no network inside builds).
+    ///
+    /// Every package is cached by a hash of all its inputs (files, external sources, first-party
+    /// binaries, dependencies, SDK); a rebuild with nothing changed starts no container and says
+    /// why each package that is rebuilt was not cached. Logs go to build/logs/<package>.log.
+    #[command(subcommand)]
+    Build(BuildCommand),
+
     /// Write the JSON Schemas of every manifest kind into `<project>/schemas/`.
     ///
     /// Run it after changing a manifest type; `--check` only reports schemas that are out of date.
@@ -102,6 +114,90 @@ pub enum VariantCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SdkCommand {
+    /// Build the development SDK from Debian packages (mmdebstrap from the mirror this machine's
+    /// apt uses) and import it into the container engine under a tag derived from its recipe.
+    ///
+    /// Does nothing when that image already exists. Pins the recipe digest in Twoliter.lock.
+    /// Takes a few minutes the first time; the log is build/logs/sdk.log.
+    Build {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Rebuild even when the image exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the SDK reference, recipe digest and whether the engine has the image.
+    Show {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Choosing the container engine.
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
+    /// Container engine: `podman` or `docker` [default: the first that works, podman first].
+    #[arg(long, env = "TWOLITER_ENGINE", value_name = "ENGINE")]
+    pub engine: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildCommand {
+    /// Build packages and their build dependencies; RPMs land in build/rpms/<arch>/<package>/.
+    ///
+    /// Example: twoliter build package busybox
+    Package {
+        /// Package names (directories under kits/<kit>/packages/).
+        #[arg(required = true)]
+        packages: Vec<String>,
+        #[command(flatten)]
+        args: BuildArgs,
+    },
+    /// Build every package of a kit, then its yum repository (build/kits/<kit>/<arch>/) and its
+    /// OCI image archive (build/kits/<kit>/<kit>-<version>-<arch>.oci.tar).
+    ///
+    /// Example: twoliter build kit core-kit
+    Kit {
+        /// Kit name (directory under kits/).
+        kit: String,
+        #[command(flatten)]
+        args: BuildArgs,
+    },
+}
+
+/// Options of package and kit builds.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Packages built at once [default: the number of CPUs].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Lookaside cache for external files: a directory or http(s) URL in the layout
+    /// <file>/<sha512>/<file>; repeat for several. `<project>/lookaside/` is always searched.
+    #[arg(
+        long,
+        value_name = "DIR|URL",
+        env = "TWOLITER_LOOKASIDE_CACHE",
+        value_delimiter = ','
+    )]
+    pub lookaside_cache: Vec<String>,
+    /// Also download external files from their upstream URLs when the lookaside lacks them.
+    #[arg(long)]
+    pub fetch_upstream: bool,
+    /// The package cache [default: <project>/build/cache].
+    #[arg(long, value_name = "DIR", env = "TWOLITER_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,8 +2,11 @@
 //! prints results and sets the exit code.
 
 mod args;
+mod build;
 mod check;
 mod image;
+mod progress;
+mod sdk;
 mod variant;
 
 use anyhow::{Context, Result};
@@ -104,6 +107,8 @@ fn run(args: Args) -> Result<ExitCode> {
         Command::Check { json } => check::run(&ctx, json),
         Command::Variant(command) => variant::run(&ctx, command),
         Command::Image(command) => image::run(&ctx, command),
+        Command::Sdk(command) => sdk::run(&ctx, command),
+        Command::Build(command) => build::run(&ctx, command),
         Command::Schemas { check } => schemas(&ctx, check),
         Command::Completions { shell } => {
             clap_complete::generate(

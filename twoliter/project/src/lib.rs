@@ -14,10 +14,10 @@ pub mod schema;
 pub mod variant;
 pub mod variant_name;
 
-pub use config::{ExternalKit, Lockfile, Sdk, TwoliterConfig, Vendor};
+pub use config::{ExternalKit, LockedImage, Lockfile, Sdk, TwoliterConfig, Vendor};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use package::{ExternalFile, KitManifest, Package, PackageManifest};
-pub use project::{at, discover, Kit, Project, ProjectError, UnknownVariant};
+pub use project::{at, closest_name, discover, Kit, Project, ProjectError, UnknownVariant};
 pub use schema::SchemaKind;
 pub use variant::{
     Arch, ImageFeature, ImageFormat, ImageLayout, PartitionPlan, Variant, VariantManifest,

@@ -162,15 +162,23 @@ pub struct UnknownVariant {
     known: Vec<String>,
 }
 
-/// "did you mean `x`?" for the closest known name, or the list of known names.
-fn suggestion(name: &str, known: &[String]) -> String {
-    let closest = known
-        .iter()
+/// The known name closest to `name` when it is close enough to be a typo of it.
+pub fn closest_name<'a, I>(name: &str, known: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a String>,
+{
+    known
+        .into_iter()
         .map(|k| (strsim::damerau_levenshtein(name, k), k))
         .min()
-        .filter(|(distance, _)| *distance <= 3);
-    match closest {
-        Some((_, k)) => format!("did you mean `{k}`?"),
+        .filter(|(distance, _)| *distance <= 3)
+        .map(|(_, k)| k.as_str())
+}
+
+/// "did you mean `x`?" for the closest known name, or the list of known names.
+fn suggestion(name: &str, known: &[String]) -> String {
+    match closest_name(name, known) {
+        Some(k) => format!("did you mean `{k}`?"),
         None => format!("known variants: {}", known.join(", ")),
     }
 }

@@ -1,0 +1,159 @@
+//! Package builds: RPM specs built with `rpmbuild -bb` inside the SDK container, scheduled as a
+//! DAG over `build-dependencies` with `-j N`, and cached by content.
+//!
+//! Each package's cache key is sha256 over its named [`Inputs`](inputs::Inputs): every file of
+//! its directory (manifest and spec included), its external files' sha512s, its first-party
+//! binaries, its dependencies' keys, the SDK image ID, the architecture, the epoch and
+//! [`BUILD_LOGIC_VERSION`](inputs::BUILD_LOGIC_VERSION). A hit links the cached RPMs and starts no
+//! container; a miss says which input changed. Kits ([`kit`]) collect a kit's RPMs with yum
+//! repodata and an OCI archive.
+
+pub mod firstparty;
+pub mod http;
+pub mod inputs;
+pub mod kit;
+pub mod lookaside;
+mod plan;
+mod rpmbuild;
+mod scheduler;
+
+pub use kit::{KitInfo, KitOutput};
+pub use plan::{plan, Plan, Planned};
+pub use scheduler::{build, BuildReport, Observer, Outcome};
+
+use std::path::{Path, PathBuf};
+
+/// Errors of package and kit builds.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A package name that no kit has.
+    #[error("no package named `{name}` in this project's kits{}", hint.as_ref().map(|h| format!("\nhelp: did you mean `{h}`?")).unwrap_or_default())]
+    UnknownPackage {
+        /// The name asked for.
+        name: String,
+        /// The closest existing name.
+        hint: Option<String>,
+    },
+    /// A kit name that the project does not have.
+    #[error("no kit named `{name}` under kits/; the project has: {known}")]
+    UnknownKit {
+        /// The name asked for.
+        name: String,
+        /// The kits that exist.
+        known: String,
+    },
+    /// Build dependencies form a cycle.
+    #[error(
+        "build dependencies form a cycle: {0}\nhelp: remove one of these `build-dependencies`"
+    )]
+    Cycle(String),
+    /// External files are missing or wrong; nothing was built.
+    #[error("{} external file(s) are not available, so nothing was built:\n  {}\nhelp: put the files into a lookaside directory (`--lookaside-cache <dir>` or TWOLITER_LOOKASIDE_CACHE) in the layout <dir>/<file>/<sha512>/<file>, point it at a lookaside URL, or allow `--fetch-upstream` where the network is reachable", .0.len(), .0.iter().map(|u| u.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Unavailable(Vec<Box<lookaside::Unavailable>>),
+    /// cargo failed on first-party sources.
+    #[error("{message}{}", if log.is_empty() { String::new() } else { format!("; see {log}") })]
+    Cargo {
+        /// What failed.
+        message: String,
+        /// The cargo log.
+        log: String,
+    },
+    /// A file operation failed.
+    #[error("{what}: {}", path.display())]
+    Io {
+        /// What twoliter was doing.
+        what: String,
+        /// The path involved.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kit archive could not be written.
+    #[error("writing the kit archive: {0}")]
+    Kit(String),
+    /// The container engine failed outside a package build.
+    #[error(transparent)]
+    Engine(#[from] twoliter_engine::Error),
+}
+
+/// Where and how a build runs.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The project root (package directories are relative to it).
+    pub project_root: PathBuf,
+    /// Target architecture (`x86_64`).
+    pub arch: String,
+    /// Packages built at once.
+    pub jobs: usize,
+    /// The content-addressed store (`<cache>/packages/<arch>/<key>/`).
+    pub cache_dir: PathBuf,
+    /// `build/` of the project: logs, work directories, exported RPMs, kits.
+    pub build_dir: PathBuf,
+    /// External-file sources.
+    pub lookaside: lookaside::Lookaside,
+    /// SOURCE_DATE_EPOCH for every package.
+    pub epoch: u64,
+}
+
+impl BuildOptions {
+    /// `build/logs/<name>.log`.
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.build_dir.join("logs").join(format!("{name}.log"))
+    }
+
+    /// `build/rpms/<arch>/<package>/`: a package's RPMs after a build.
+    pub fn exported(&self, package: &str) -> PathBuf {
+        self.build_dir.join("rpms").join(&self.arch).join(package)
+    }
+
+    fn cached(&self, key: &str) -> PathBuf {
+        self.cache_dir.join("packages").join(&self.arch).join(key)
+    }
+
+    fn state(&self, package: &str) -> PathBuf {
+        self.build_dir
+            .join("state")
+            .join(&self.arch)
+            .join(format!("{package}.json"))
+    }
+
+    fn work(&self, package: &str) -> PathBuf {
+        self.build_dir.join("work").join(&self.arch).join(package)
+    }
+}
+
+/// Hard-links `from` to `to`, copying when they are on different filesystems.
+pub(crate) fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(to);
+    std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
+}
+
+/// Copies the tree `from` into `to` (created), linking files where possible.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else {
+            link_or_copy(&entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The RPM files directly in `dir`, sorted.
+pub(crate) fn rpms_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut rpms: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .collect();
+    rpms.sort();
+    Ok(rpms)
+}

@@ -1,0 +1,243 @@
+//! External files (upstream source tarballs) through the lookaside cache.
+//!
+//! A file is found as `<source>/<name>/<sha512>/<name>` in a lookaside directory or under a
+//! lookaside URL, or as a plain `<dir>/<name>` dropped into a lookaside directory; its sha512 is
+//! always checked before use, and it is kept in the local store (`<cache>/lookaside`, same
+//! layout) so it is fetched once. Nothing is ever downloaded inside a build container; upstream
+//! URLs are only tried when asked for (`--fetch-upstream`).
+
+use crate::inputs::sha512_file;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use twoliter_project::package::ExternalFile;
+
+/// Where external files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookasideSource {
+    /// A local directory in lookaside layout (or holding plain files).
+    Dir(PathBuf),
+    /// An `http://` or `https://` base URL in lookaside layout.
+    Url(String),
+}
+
+impl LookasideSource {
+    /// A directory path or an http(s) URL.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            LookasideSource::Url(text.trim_end_matches('/').to_string())
+        } else {
+            LookasideSource::Dir(PathBuf::from(text))
+        }
+    }
+}
+
+/// The lookaside configuration of a build.
+#[derive(Debug, Clone)]
+pub struct Lookaside {
+    /// Sources tried in order after the local store.
+    pub sources: Vec<LookasideSource>,
+    /// The local store (`<cache>/lookaside`).
+    pub store: PathBuf,
+    /// Also try each file's upstream URL.
+    pub fetch_upstream: bool,
+}
+
+/// Why an external file could not be provided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Nowhere to be found.
+    Missing {
+        /// Where it was looked for.
+        looked: Vec<String>,
+        /// A copy with another sha512, when one was seen.
+        other_sha512: Option<String>,
+    },
+    /// Found, but its contents do not match the manifest.
+    Mismatch {
+        /// Where.
+        location: String,
+        /// Its actual sha512.
+        actual: String,
+    },
+    /// Reading or fetching failed.
+    Failed(String),
+}
+
+/// One external file that could not be provided, for one package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    /// The package that needs it.
+    pub package: String,
+    /// The file.
+    pub file: ExternalFile,
+    /// What went wrong.
+    pub problem: Problem,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.file.file_name();
+        let sha = &self.file.sha512;
+        match &self.problem {
+            Problem::Missing {
+                looked,
+                other_sha512,
+            } => {
+                write!(f, "{}: {name} (sha512 {}…) is missing; looked in {}", self.package, &sha[..16], looked.join(", "))?;
+                if let Some(other) = other_sha512 {
+                    write!(f, "\n    the lookaside holds {name} with sha512 {}… instead: if upstream changed the file, verify it and update `sha512` in the package manifest", &other[..16])?;
+                }
+                write!(f, "\n    get it from {} and place it at <lookaside>/{name}/{sha}/{name}", self.file.url)
+            }
+            Problem::Mismatch { location, actual } => write!(
+                f,
+                "{}: {name} at {location} has sha512 {actual} but the package manifest expects {sha}\n    the file is corrupt or upstream changed it: fetch it again, or verify it and update `sha512`",
+                self.package
+            ),
+            Problem::Failed(why) => write!(f, "{}: {name}: {why}", self.package),
+        }
+    }
+}
+
+impl Lookaside {
+    /// The local path of `file`, fetching it into the store when needed.
+    pub fn provide(&self, package: &str, file: &ExternalFile) -> Result<PathBuf, Box<Unavailable>> {
+        let unavailable = |problem| {
+            Box::new(Unavailable {
+                package: package.to_string(),
+                file: file.clone(),
+                problem,
+            })
+        };
+        let name = file.file_name();
+        let relative = Path::new(name).join(&file.sha512).join(name);
+        let stored = self.store.join(&relative);
+        if stored.is_file() {
+            return Ok(stored);
+        }
+        let mut looked = vec![self.store.display().to_string()];
+        let mut other_sha512 = other_copy(&self.store, name);
+        for source in &self.sources {
+            let found = match source {
+                LookasideSource::Dir(dir) => {
+                    looked.push(dir.display().to_string());
+                    other_sha512 = other_sha512.or_else(|| other_copy(dir, name));
+                    [dir.join(&relative), dir.join(name)]
+                        .into_iter()
+                        .find(|p| p.is_file())
+                        .map(|p| self.store_copy(&p, &stored, file))
+                }
+                LookasideSource::Url(base) => {
+                    let url = format!("{base}/{name}/{}/{name}", file.sha512);
+                    looked.push(base.clone());
+                    self.store_download(&url, &stored, file)
+                }
+            };
+            if let Some(result) = found {
+                return result.map(|()| stored).map_err(unavailable);
+            }
+        }
+        if self.fetch_upstream {
+            looked.push(file.url.clone());
+            if let Some(result) = self.store_download(&file.url, &stored, file) {
+                return result.map(|()| stored).map_err(unavailable);
+            }
+        }
+        Err(unavailable(Problem::Missing {
+            looked,
+            other_sha512,
+        }))
+    }
+
+    /// Copies `from` into the store after checking its sha512.
+    fn store_copy(&self, from: &Path, stored: &Path, file: &ExternalFile) -> Result<(), Problem> {
+        let actual = sha512_file(from)
+            .map_err(|e| Problem::Failed(format!("cannot read {}: {e}", from.display())))?;
+        if actual != file.sha512 {
+            return Err(Problem::Mismatch {
+                location: from.display().to_string(),
+                actual,
+            });
+        }
+        let temp = temp_beside(stored)?;
+        std::fs::hard_link(from, &temp)
+            .or_else(|_| std::fs::copy(from, &temp).map(|_| ()))
+            .and_then(|()| std::fs::rename(&temp, stored))
+            .map_err(|e| Problem::Failed(format!("cannot store {}: {e}", stored.display())))
+    }
+
+    /// Downloads `url` into the store after checking its sha512; `None` when the server
+    /// does not have it (404).
+    fn store_download(
+        &self,
+        url: &str,
+        stored: &Path,
+        file: &ExternalFile,
+    ) -> Option<Result<(), Problem>> {
+        let temp = match temp_beside(stored) {
+            Ok(temp) => temp,
+            Err(problem) => return Some(Err(problem)),
+        };
+        let result = match crate::http::download(url, &temp) {
+            Ok(false) => return None,
+            Ok(true) => Ok(()),
+            Err(why) => Err(Problem::Failed(format!("fetching {url}: {why}"))),
+        };
+        Some(result.and_then(|()| {
+            let actual = sha512_file(&temp).map_err(|e| Problem::Failed(e.to_string()))?;
+            if actual != file.sha512 {
+                let _ = std::fs::remove_file(&temp);
+                return Err(Problem::Mismatch {
+                    location: url.to_string(),
+                    actual,
+                });
+            }
+            std::fs::rename(&temp, stored).map_err(|e| Problem::Failed(e.to_string()))
+        }))
+    }
+}
+
+/// A temporary path next to `stored`, its directory created.
+fn temp_beside(stored: &Path) -> Result<PathBuf, Problem> {
+    let dir = stored.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Problem::Failed(format!("cannot create {}: {e}", dir.display())))?;
+    let mut temp = stored.as_os_str().to_os_string();
+    temp.push(format!(".part-{}", std::process::id()));
+    Ok(PathBuf::from(temp))
+}
+
+/// The sha512 of another copy of `name` in lookaside layout under `dir`, if any.
+fn other_copy(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_dir(dir.join(name))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().join(name).is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+}
+
+/// Writes `bytes` to `path` atomically.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile_in(dir)?;
+    temp.1.write_all(bytes)?;
+    temp.1.sync_all()?;
+    std::fs::rename(&temp.0, path)
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    for attempt in 0..100u32 {
+        let path = dir.join(format!(".tmp-{}-{attempt}", std::process::id()));
+        match std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free temporary file name"))
+}

@@ -1,0 +1,249 @@
+//! `twoliter build package|kit`: packages built in the SDK through the content-addressed cache.
+
+use crate::args::{BuildArgs, BuildCommand};
+use crate::Globals;
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
+use twoliter_build::lookaside::{Lookaside, LookasideSource};
+use twoliter_build::{BuildOptions, BuildReport, KitInfo, Observer, Outcome};
+use twoliter_project::Project;
+
+/// SOURCE_DATE_EPOCH of package builds when the environment sets none: fixed, so a package's
+/// RPMs depend only on its inputs and stay cached across commits.
+const DEFAULT_PACKAGE_EPOCH: u64 = 1_704_067_200;
+
+/// SOURCE_DATE_EPOCH for packages and the SDK.
+pub fn package_epoch() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_PACKAGE_EPOCH)
+}
+
+pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
+    let started = Instant::now();
+    let project = ctx.project()?;
+    let (args, targets, kit) = match command {
+        BuildCommand::Package { packages, args } => (args, packages, None),
+        BuildCommand::Kit { kit, args } => {
+            let Some(found) = project.kits.get(&kit) else {
+                return Err(twoliter_build::Error::UnknownKit {
+                    name: kit,
+                    known: project.kits.keys().cloned().collect::<Vec<_>>().join(", "),
+                }
+                .into());
+            };
+            (args, found.packages.clone(), Some(kit))
+        }
+    };
+    let options = options(ctx, &project, &args)?;
+    let engine = args.engine.detect()?;
+    let recipe = crate::sdk::recipe(ctx, &project)?;
+    let sdk = match recipe.find(&engine)? {
+        Some(image) => image,
+        None => {
+            tracing::info!(
+                "the SDK image {} is not built yet; building it now (`twoliter sdk build`)",
+                recipe.reference()
+            );
+            crate::sdk::build(&project, &engine, &recipe)?
+        }
+    };
+    let plan = twoliter_build::plan(&project, &targets, &options, &sdk.id)?;
+    let misses = plan.packages.iter().filter(|p| !p.cached).count();
+    let display = Display::new(misses);
+    let report = twoliter_build::build(&engine, &sdk.reference, &options, &plan, &display);
+    crate::progress::finish(display.bar);
+    let report = report?;
+
+    let failures = report.failures();
+    let kit_output = match (&kit, failures.is_empty()) {
+        (Some(name), true) => {
+            let info = KitInfo {
+                name,
+                version: &project.config.release_version.to_string(),
+                vendor: project
+                    .config
+                    .vendor
+                    .keys()
+                    .next()
+                    .map(String::as_str)
+                    .unwrap_or("local"),
+                packages: &project.kits[name].packages,
+            };
+            Some(
+                twoliter_build::kit::assemble(&engine, &sdk.reference, &options, &info, &report)
+                    .with_context(|| format!("kit {name} could not be assembled"))?,
+            )
+        }
+        _ => None,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let value = serde_json::json!({
+            "sdk": sdk.reference,
+            "packages": report.outcomes,
+            "rpms": report.rpms,
+            "kit": kit_output,
+            "seconds": seconds,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        summary(&report, seconds);
+        if let Some(kit) = &kit_output {
+            println!(
+                "kit: {} (repodata {})",
+                kit.repo.display(),
+                if kit.repodata_rebuilt {
+                    "rebuilt"
+                } else {
+                    "current"
+                }
+            );
+            println!(
+                "kit archive: {} ({})",
+                kit.archive.display(),
+                kit.manifest_digest
+            );
+        }
+    }
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for (name, outcome) in &report.outcomes {
+            if let Outcome::Failed { error, log, tail } = outcome {
+                eprintln!(
+                    "\n── {name} failed: {error}\n── last lines of {}:\n{tail}",
+                    log.display()
+                );
+            }
+        }
+        eprintln!(
+            "\nerror: {} package(s) did not build: {}",
+            failures.len(),
+            failures.join(", ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOptions> {
+    let build_dir = project.root.join("build");
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| build_dir.join("cache"));
+    let mut sources: Vec<LookasideSource> = args
+        .lookaside_cache
+        .iter()
+        .map(|s| LookasideSource::parse(s))
+        .collect();
+    let default_dir = project.root.join("lookaside");
+    if default_dir.is_dir() {
+        sources.push(LookasideSource::Dir(default_dir));
+    }
+    Ok(BuildOptions {
+        project_root: project.root.clone(),
+        arch: ctx.arch.name().to_string(),
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        lookaside: Lookaside {
+            sources,
+            store: cache_dir.join("lookaside"),
+            fetch_upstream: args.fetch_upstream,
+        },
+        cache_dir,
+        build_dir,
+        epoch: package_epoch(),
+    })
+}
+
+fn summary(report: &BuildReport, seconds: f64) {
+    let (cached, built) = report.counts();
+    let failed = report.failures().len();
+    println!("{} package(s): {built} built, {cached} cached, {failed} failed or skipped, in {seconds:.1}s", report.outcomes.len());
+    for (name, outcome) in &report.outcomes {
+        match outcome {
+            Outcome::Cached => println!("  {name}: cached"),
+            Outcome::Built { seconds, reasons } => {
+                println!("  {name}: built in {seconds:.1}s ({})", reasons.join(", "))
+            }
+            Outcome::Failed { log, .. } => println!("  {name}: FAILED (log: {})", log.display()),
+            Outcome::Skipped { dependency } => {
+                println!("  {name}: skipped, dependency {dependency} failed")
+            }
+        }
+    }
+}
+
+/// Progress of package builds: a bar on a terminal, log lines otherwise.
+struct Display {
+    bar: Option<ProgressBar>,
+    running: Mutex<BTreeSet<String>>,
+}
+
+impl Display {
+    fn new(misses: usize) -> Self {
+        Self {
+            bar: if misses > 0 {
+                crate::progress::bar(misses as u64)
+            } else {
+                None
+            },
+            running: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn show_running(&self) {
+        if let (Some(bar), Ok(running)) = (&self.bar, self.running.lock()) {
+            let names: Vec<&str> = running.iter().map(String::as_str).collect();
+            bar.set_message(format!("building {}", names.join(", ")));
+        }
+    }
+}
+
+impl Observer for Display {
+    fn started(&self, package: &str, reasons: &[String]) {
+        if let Ok(mut running) = self.running.lock() {
+            running.insert(package.to_string());
+        }
+        match &self.bar {
+            Some(_) => self.show_running(),
+            None => tracing::info!("{package}: building ({})", reasons.join(", ")),
+        }
+    }
+
+    fn finished(&self, package: &str, outcome: &Outcome) {
+        if matches!(outcome, Outcome::Cached) {
+            return;
+        }
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(package);
+        }
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                self.show_running();
+            }
+            None => match outcome {
+                Outcome::Built { seconds, .. } => {
+                    tracing::info!("{package}: built in {seconds:.1}s")
+                }
+                Outcome::Failed { log, .. } => {
+                    tracing::error!("{package}: failed; log: {}", log.display())
+                }
+                Outcome::Skipped { dependency } => {
+                    tracing::warn!("{package}: skipped, dependency {dependency} failed")
+                }
+                Outcome::Cached => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The build SDK: a container image holding rpmbuild, compilers, filesystem and boot tools.
+//!
+//! A project either pulls a published SDK or, with `local = true` in `Twoliter.toml`, builds
+//! one on this machine from Debian packages ([`SdkRecipe`]), with mmdebstrap from the mirror the
+//! host's apt already uses. The image is tagged with a digest of its recipe, so a changed recipe
+//! gets a new image and an unchanged one is found again without rebuilding.
+
+pub mod apt;
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use twoliter_engine::Engine;
+
+/// Bump when the way the SDK is made changes (not its package list, which is hashed anyway).
+const RECIPE_VERSION: &str = "1";
+
+/// The Debian packages of the development SDK: RPM tooling, a C toolchain and what the kernel
+/// build needs, filesystem and image tools, boot loaders, busybox and the kernel source.
+pub const SDK_PACKAGES: &[&str] = &[
+    "bash",
+    "bc",
+    "bison",
+    "busybox-static",
+    "cpio",
+    "createrepo-c",
+    "diffutils",
+    "dosfstools",
+    "e2fsprogs",
+    "erofs-utils",
+    "file",
+    "flex",
+    "gcc",
+    "grub-efi-amd64-bin",
+    "grub-pc-bin",
+    "kmod",
+    "libelf-dev",
+    "libssl-dev",
+    "linux-source-6.1",
+    "lz4",
+    "make",
+    "mtools",
+    "patch",
+    "qemu-utils",
+    "rpm",
+    "xz-utils",
+    "zstd",
+];
+
+/// Errors while building or finding the SDK.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No Debian mirror in the host's apt configuration.
+    #[error("no Debian archive found in {0}/sources.list or sources.list.d/\nhelp: configure apt with a `deb` source for the Debian release (e.g. `deb http://deb.debian.org/debian bookworm main`)")]
+    NoMirror(String),
+    /// The architecture has no Debian name we know.
+    #[error("cannot build an SDK for architecture `{0}`; use x86_64 or aarch64")]
+    Arch(String),
+    /// mmdebstrap is missing or failed.
+    #[error("mmdebstrap failed ({status}); see {log}\nhelp: install it with `apt-get install mmdebstrap`; the last lines of the log say what went wrong")]
+    Mmdebstrap {
+        /// Exit status or spawn error.
+        status: String,
+        /// The log.
+        log: String,
+    },
+    /// Files of the build could not be written.
+    #[error("could not prepare {path}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container engine failed.
+    #[error(transparent)]
+    Engine(#[from] twoliter_engine::Error),
+}
+
+/// What the local SDK is made of. Its [`digest`](Self::digest) names the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkRecipe {
+    /// Image name from `Twoliter.toml` (`twoliter-sdk`).
+    pub name: String,
+    /// Image version from `Twoliter.toml`.
+    pub version: String,
+    /// Debian architecture (`amd64`).
+    pub debian_arch: String,
+    /// Debian suite (`bookworm`).
+    pub suite: String,
+    /// Debian packages to install.
+    pub packages: Vec<String>,
+}
+
+/// An SDK image present in the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkImage {
+    /// The tag it runs by (`localhost/twoliter-sdk:0.1.0-<digest>`).
+    pub reference: String,
+    /// The engine's image ID (`sha256:...`); part of every package's cache key.
+    pub id: String,
+}
+
+impl SdkRecipe {
+    /// The recipe of `name` `version` for `arch` (`x86_64`/`aarch64`) and Debian `suite`.
+    pub fn new(name: &str, version: &str, arch: &str, suite: &str) -> Result<Self, Error> {
+        let debian_arch = match arch {
+            "x86_64" | "amd64" => "amd64",
+            "aarch64" | "arm64" => "arm64",
+            other => return Err(Error::Arch(other.into())),
+        };
+        Ok(Self {
+            name: name.into(),
+            version: version.into(),
+            debian_arch: debian_arch.into(),
+            suite: suite.into(),
+            packages: SDK_PACKAGES.iter().map(|p| p.to_string()).collect(),
+        })
+    }
+
+    /// `sha256:<hex>` over everything that decides the image's contents.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for part in [RECIPE_VERSION, &self.debian_arch, &self.suite] {
+            hasher.update(part.as_bytes());
+            hasher.update(b"\n");
+        }
+        for package in &self.packages {
+            hasher.update(package.as_bytes());
+            hasher.update(b"\n");
+        }
+        format!("sha256:{}", hex::encode(hasher.finalize()))
+    }
+
+    /// The image reference: `localhost/<name>:<version>-<first 12 digits of the digest>`.
+    pub fn reference(&self) -> String {
+        let digest = self.digest();
+        format!(
+            "localhost/{}:{}-{}",
+            self.name,
+            self.version,
+            &digest["sha256:".len()..][..12]
+        )
+    }
+
+    /// The SDK image when the engine already has it.
+    pub fn find(&self, engine: &Engine) -> Result<Option<SdkImage>, Error> {
+        let reference = self.reference();
+        Ok(engine
+            .image_id(&reference)?
+            .map(|id| SdkImage { reference, id }))
+    }
+
+    /// Builds the image with mmdebstrap from `mirror` into a tarball under `work_dir`, imports
+    /// it, and deletes the tarball. `epoch` pins file times (SOURCE_DATE_EPOCH). mmdebstrap's
+    /// output goes to `log`.
+    pub fn build(
+        &self,
+        engine: &Engine,
+        mirror: &str,
+        work_dir: &Path,
+        log: &Path,
+        epoch: u64,
+    ) -> Result<SdkImage, Error> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(work_dir).map_err(io(work_dir))?;
+        let tarball = work_dir.join(format!("{}-{}.tar", self.name, self.debian_arch));
+        let _ = std::fs::remove_file(&tarball);
+        let out = std::fs::File::create(log).map_err(io(log))?;
+        let err = out.try_clone().map_err(io(log))?;
+        let status = Command::new("mmdebstrap")
+            .arg("--variant=apt")
+            .arg(format!("--architectures={}", self.debian_arch))
+            .arg(format!("--include={}", self.packages.join(",")))
+            // Documentation is dead weight in a build container.
+            .args(
+                ["doc", "man", "info"]
+                    .map(|dir| format!("--dpkgopt=path-exclude=/usr/share/{dir}/*")),
+            )
+            .arg(&self.suite)
+            .arg(&tarball)
+            .arg(mirror)
+            .env("SOURCE_DATE_EPOCH", epoch.to_string())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status();
+        let failed = |status: String| Error::Mmdebstrap {
+            status,
+            log: log.display().to_string(),
+        };
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => return Err(failed(status.to_string())),
+            Err(e) => return Err(failed(e.to_string())),
+        }
+        let imported = engine.import(&tarball, &self.reference());
+        let _ = std::fs::remove_file(&tarball);
+        Ok(SdkImage {
+            reference: self.reference(),
+            id: imported?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_follows_the_recipe() {
+        let a = SdkRecipe::new("twoliter-sdk", "0.1.0", "x86_64", "bookworm").unwrap();
+        let mut b = a.clone();
+        assert_eq!(a.reference(), b.reference());
+        assert!(a.reference().starts_with("localhost/twoliter-sdk:0.1.0-"));
+        b.packages.push("strace".into());
+        assert_ne!(a.digest(), b.digest());
+        assert!(SdkRecipe::new("s", "1", "riscv64", "bookworm").is_err());
+    }
+}
