@@ -9,13 +9,15 @@
 //! * [`parse_setting`] / [`settings_from_args`] turn `apiclient set` arguments (`motd=hi`,
 //!   `kubernetes.node-labels."example.com/role"=web`) into a nested settings object.
 //! * [`set_settings`] writes a settings object in a private transaction and commits and applies
-//!   it; [`get_settings`] reads settings by prefix; [`parse_apply_input`] reads the TOML or JSON
-//!   documents of `apiclient apply`.
+//!   it; [`get_settings`] reads settings by prefix; [`read_apply_input`] reads an `apiclient
+//!   apply` input (a file, `-` for stdin, or an `http://`/`https://` URI fetched with
+//!   [`fetch_uri`]) and [`parse_apply_input`] parses the TOML or JSON document.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -68,6 +70,25 @@ pub enum Error {
         uri: String,
         /// The response body.
         body: String,
+    },
+    /// A settings document could not be fetched from its URI.
+    #[error("failed to fetch '{uri}': {reason}")]
+    Fetch {
+        /// The URI.
+        uri: String,
+        /// What went wrong (including the HTTP status and body for a non-2xx answer).
+        reason: String,
+    },
+    /// An `apply` input names a URI scheme that is not supported.
+    #[error(
+        "unsupported URI scheme '{scheme}' in '{uri}': give a file path, '-' for stdin, or an \
+         http:// or https:// URI"
+    )]
+    UnsupportedScheme {
+        /// The scheme, e.g. `ftp`.
+        scheme: String,
+        /// The input.
+        uri: String,
     },
     /// A `key=value` argument or settings document is malformed.
     #[error("invalid setting '{input}': {reason}")]
@@ -516,6 +537,94 @@ pub fn merge(into: &mut Value, from: Value) {
     }
 }
 
+/// Overall time allowed to fetch an `apply` document from a URI (connect, TLS, headers, body).
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed to connect (TCP and TLS handshake) when fetching a URI.
+pub const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest `apply` document fetched from a URI, in bytes (the server's request body limit).
+pub const FETCH_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// How much of an error response's body is quoted in [`Error::Fetch`], in bytes.
+const FETCH_ERROR_BODY: usize = 1024;
+
+/// Fetches a document from an `http://` or `https://` URI (TLS by rustls with the Mozilla root
+/// certificates; a proxy from `ALL_PROXY`, `HTTPS_PROXY` or `HTTP_PROXY`, `NO_PROXY` honoured),
+/// with [`FETCH_TIMEOUT`]. A non-2xx answer is an [`Error::Fetch`] naming the URI, the status
+/// and the start of the body.
+pub fn fetch_uri(uri: &str) -> Result<String> {
+    let fail = |reason: String| Error::Fetch {
+        uri: uri.to_string(),
+        reason,
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(FETCH_TIMEOUT))
+        .timeout_connect(Some(FETCH_CONNECT_TIMEOUT))
+        .http_status_as_error(false)
+        .user_agent(concat!("apiclient/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut response = agent.get(uri).call().map_err(|e| fail(e.to_string()))?;
+    let status = response.status();
+    let body = response.body_mut().with_config().limit(FETCH_MAX_BYTES);
+    if !status.is_success() {
+        // Best effort: the status alone is enough when the body can't be read.
+        let text = body.read_to_string().unwrap_or_default();
+        let mut end = text.len().min(FETCH_ERROR_BODY);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let more = if end < text.len() { "..." } else { "" };
+        return Err(fail(format!(
+            "HTTP status {status}: {}{more}",
+            text[..end].trim_end()
+        )));
+    }
+    body.read_to_string()
+        .map_err(|e| fail(format!("failed to read the body: {e}")))
+}
+
+/// Reads one `apiclient apply` input: `-` is stdin, `http://` and `https://` URIs are fetched
+/// ([`fetch_uri`]), `file://` URIs and anything else without a `scheme://` are file paths;
+/// other schemes are refused with [`Error::UnsupportedScheme`].
+pub fn read_apply_input(input: &str) -> Result<String> {
+    if input == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|source| Error::Io {
+                op: "read stdin".into(),
+                source,
+            })?;
+        return Ok(text);
+    }
+    let path = match uri_scheme(input) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") => return fetch_uri(input),
+        Some(scheme) if scheme.eq_ignore_ascii_case("https") => return fetch_uri(input),
+        Some(scheme) if scheme.eq_ignore_ascii_case("file") => &input[scheme.len() + 3..],
+        Some(scheme) => {
+            return Err(Error::UnsupportedScheme {
+                scheme: scheme.to_string(),
+                uri: input.to_string(),
+            })
+        }
+        None => input,
+    };
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        op: format!("read '{input}'"),
+        source,
+    })
+}
+
+/// The scheme of `input` when it starts like a URI (`scheme://`, the scheme being a letter then
+/// letters, digits, `+`, `-` or `.`).
+fn uri_scheme(input: &str) -> Option<&str> {
+    let (scheme, _) = input.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
 /// Reads an `apiclient apply` document, JSON or TOML, and returns its `settings` table.
 ///
 /// `source` names the input in error messages.
@@ -576,6 +685,27 @@ mod tests {
         assert!(settings_from_args(&["=x"]).is_err());
         assert!(settings_from_args(&["a..b=1"]).is_err());
         assert!(settings_from_args(&["a=1", "a.b=2"]).is_err());
+    }
+
+    #[test]
+    fn recognizes_uri_schemes() {
+        assert_eq!(uri_scheme("https://example.com/x.toml"), Some("https"));
+        assert_eq!(uri_scheme("s3://bucket/key"), Some("s3"));
+        assert_eq!(uri_scheme("file:///etc/x.toml"), Some("file"));
+        assert_eq!(uri_scheme("/tmp/a://b"), None);
+        assert_eq!(uri_scheme("./x.toml"), None);
+        assert_eq!(uri_scheme("-"), None);
+        let err = read_apply_input("ftp://host/x.toml").unwrap_err();
+        assert!(matches!(err, Error::UnsupportedScheme { .. }), "{err}");
+        assert!(err.to_string().contains("'ftp'"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("in.toml");
+        std::fs::write(&file, "[settings]\nmotd = \"f\"\n").unwrap();
+        let uri = format!("file://{}", file.display());
+        assert_eq!(
+            read_apply_input(&uri).unwrap(),
+            "[settings]\nmotd = \"f\"\n"
+        );
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! `apiclient`: command-line client of the host API server.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use apiclient::{
-    get_settings, parse_apply_input, request_ok, set_settings, settings_from_args, Error,
-    DEFAULT_SOCKET_PATH,
+    get_settings, parse_apply_input, read_apply_input, request_ok, set_settings,
+    settings_from_args, Error, DEFAULT_SOCKET_PATH,
 };
 use clap::{Parser, Subcommand};
 
@@ -38,9 +37,10 @@ enum Command {
         #[arg(short, long)]
         json: Option<String>,
     },
-    /// Apply TOML or JSON documents with a `settings` table (a file path, or `-` for stdin).
+    /// Apply TOML or JSON documents with a `settings` table, each in its own transaction.
     Apply {
-        /// Inputs; stdin when none is given.
+        /// Inputs: file paths, `-` for stdin, or `http://`, `https://` or `file://` URIs;
+        /// stdin when none is given.
         inputs: Vec<String>,
     },
     /// Send a raw request.
@@ -90,7 +90,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 inputs
             };
             for input in inputs {
-                let text = read_input(&input)?;
+                let text = read_apply_input(&input)?;
                 let settings = parse_apply_input(&input, &text)?;
                 set_settings(socket, &settings)?;
             }
@@ -104,30 +104,6 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Reads a file, or stdin for `-`. URIs are not supported yet.
-fn read_input(input: &str) -> Result<String, Error> {
-    let mut text = String::new();
-    if input == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|source| Error::Io {
-                op: "read stdin".into(),
-                source,
-            })?;
-    } else if input.starts_with("http://") || input.starts_with("https://") {
-        return Err(Error::InvalidSetting {
-            input: input.to_string(),
-            reason: "fetching settings from a URI is not supported yet; download it first".into(),
-        });
-    } else {
-        text = std::fs::read_to_string(input).map_err(|source| Error::Io {
-            op: format!("read '{input}'"),
-            source,
-        })?;
-    }
-    Ok(text)
 }
 
 fn pretty(value: &serde_json::Value) -> String {

@@ -150,8 +150,10 @@ fn set_json_and_apply_from_stdin() {
     );
     let out = run(&socket, &["apply", "-"], "no settings = 1\n");
     assert!(!out.status.success());
-    let out = run(&socket, &["apply", "https://example.com/x.toml"], "");
+    // (http:// and https:// URIs are tested against a local server in `apply_uri.rs`.)
+    let out = run(&socket, &["apply", "ftp://127.0.0.1/x.toml"], "");
     assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported URI scheme 'ftp'"));
 }
 
 #[test]

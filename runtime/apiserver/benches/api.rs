@@ -3,7 +3,8 @@
 //! ([`apiclient::Client`]), which measures the server rather than `connect()` and thread start.
 //!
 //! Runs only when given `--bench` (`cargo bench -p apiserver`), so `cargo test --all-targets`
-//! builds it without running it. Prints requests/s, p50 and p99 for `GET /settings` with ~500
+//! builds it without running it; `cargo bench -p apiserver -- WORD` runs only the measurements
+//! whose name contains WORD (e.g. `connection`). Prints requests/s, p50 and p99 for `GET /settings` with ~500
 //! keys populated (from the read cache; and right after each commit, uncached) and for set +
 //! `commit_and_apply`.
 
@@ -14,6 +15,9 @@ use std::time::{Duration, Instant};
 use datastore::{Committed, FilesystemDataStore, Key};
 
 fn report(name: &str, mut samples: Vec<Duration>, total: Duration) {
+    if samples.is_empty() {
+        return;
+    }
     samples.sort();
     let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize];
     println!(
@@ -41,6 +45,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let dir = tempfile::tempdir().unwrap();
     let ds = datastore::create(dir.path().join("datastore"), "1.0.0").unwrap();
     {
@@ -78,41 +84,60 @@ fn main() {
 
     // The datastore alone, for comparison with the full request path.
     let store = FilesystemDataStore::open(&ds).unwrap();
-    let (samples, total) = time(2000, |_| {
+    let name = "datastore get_prefix (500 keys, in process)";
+    let (samples, total) = time(if wanted(name) { 2000 } else { 0 }, |_| {
         let pairs = store.get_prefix("settings.", &Committed::Live).unwrap();
         assert_eq!(pairs.len(), 500);
     });
-    report(
-        "datastore get_prefix (500 keys, in process)",
-        samples,
-        total,
-    );
+    report(name, samples, total);
 
-    let (samples, total) = time(5000, |_| {
+    let name = "GET /settings (500 keys, connection per request)";
+    let (samples, total) = time(if wanted(name) { 5000 } else { 0 }, |_| {
         let r = apiclient::request(&socket, "GET", "/settings", None).unwrap();
         assert_eq!(r.status, 200);
     });
-    report(
-        "GET /settings (500 keys, connection per request)",
-        samples,
-        total,
-    );
+    report(name, samples, total);
+
+    // Two clients in parallel, a new connection per request each.
+    let name = "GET /settings (500 keys, connection per request, 2 clients)";
+    let n = if wanted(name) { 5000 } else { 0 };
+    let start = Instant::now();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                time(n, |_| {
+                    let r = apiclient::request(&socket, "GET", "/settings", None).unwrap();
+                    assert_eq!(r.status, 200);
+                })
+                .0
+            })
+        })
+        .collect();
+    let samples = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    report(name, samples, start.elapsed());
 
     let mut client = apiclient::Client::new(&socket);
-    let (samples, total) = time(20000, |_| {
+    let name = "GET /settings (500 keys, keep-alive)";
+    let (samples, total) = time(if wanted(name) { 20000 } else { 0 }, |_| {
         let r = client.request("GET", "/settings", None).unwrap();
         assert_eq!(r.status, 200);
     });
-    report("GET /settings (500 keys, keep-alive)", samples, total);
+    report(name, samples, total);
 
     // Two kept-alive clients in parallel (the machine has two cores).
+    let name = "GET /settings (500 keys, keep-alive, 2 clients)";
+    let n = if wanted(name) { 10000 } else { 0 };
     let start = Instant::now();
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let socket = socket.clone();
             std::thread::spawn(move || {
                 let mut client = apiclient::Client::new(&socket);
-                time(10000, |_| {
+                time(n, |_| {
                     let r = client.request("GET", "/settings", None).unwrap();
                     assert_eq!(r.status, 200);
                 })
@@ -124,16 +149,13 @@ fn main() {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    report(
-        "GET /settings (500 keys, keep-alive, 2 clients)",
-        samples,
-        start.elapsed(),
-    );
+    report(name, samples, start.elapsed());
 
     // Cache misses: every read follows a commit by another process (only the GET is timed).
     let mut samples = Vec::new();
     let mut total = Duration::ZERO;
-    for i in 0..300 {
+    let name = "GET /settings after an external commit (cache miss, keep-alive)";
+    for i in 0..if wanted(name) { 300 } else { 0 } {
         store
             .set_key(
                 &Key::data("settings.motd").unwrap(),
@@ -148,21 +170,14 @@ fn main() {
         samples.push(elapsed);
         total += elapsed;
     }
-    report(
-        "GET /settings after an external commit (cache miss, keep-alive)",
-        samples,
-        total,
-    );
+    report(name, samples, total);
 
-    let (samples, total) = time(300, |i| {
+    let name = "PATCH /settings + POST /tx/commit_and_apply";
+    let (samples, total) = time(if wanted(name) { 300 } else { 0 }, |i| {
         let settings = serde_json::json!({"motd": format!("bench {i}")});
         apiclient::set_settings(&socket, &settings).unwrap();
     });
-    report(
-        "PATCH /settings + POST /tx/commit_and_apply",
-        samples,
-        total,
-    );
+    report(name, samples, total);
 
     let _ = child.kill();
     let _ = child.wait();

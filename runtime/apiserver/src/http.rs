@@ -260,10 +260,29 @@ pub fn write_response(
         head.push_str(&format!("Allow: {allow}\r\n"));
     }
     head.push_str("\r\n");
-    let mut bytes = Vec::with_capacity(head.len() + body.len());
-    bytes.extend_from_slice(head.as_bytes());
-    bytes.extend_from_slice(body);
-    out.write_all(&bytes)?;
+    // Head and body in one `writev`, without copying the (often cached, large) body.
+    let mut parts = [head.as_bytes(), body];
+    let mut slices = [io::IoSlice::new(parts[0]), io::IoSlice::new(parts[1])];
+    let mut first = 0;
+    while first < parts.len() {
+        let n = match out.write_vectored(&slices[first..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut left = n;
+        while first < parts.len() && left >= parts[first].len() {
+            left -= parts[first].len();
+            first += 1;
+        }
+        if first < parts.len() {
+            parts[first] = &parts[first][left..];
+        }
+        for (slice, part) in slices.iter_mut().zip(parts) {
+            *slice = io::IoSlice::new(part);
+        }
+    }
     out.flush()
 }
 
@@ -313,6 +332,43 @@ mod tests {
         assert!(matches!(read_request(&mut r), Err(ReadError::Closed)));
         let mut r = &b"GET /\r\n\r\n"[..];
         assert!(matches!(read_request(&mut r), Err(ReadError::Bad(400, _))));
+    }
+
+    /// A writer that takes at most 7 bytes per call, to exercise partial vectored writes.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(7);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_responses_whole() {
+        let body: Arc<[u8]> = serialize_body(&serde_json::json!({"motd": "x".repeat(100)})).into();
+        let mut out = Trickle(Vec::new());
+        write_response(&mut out, &Response::raw(200, Arc::clone(&body)), true).unwrap();
+        let text = String::from_utf8(out.0).unwrap();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        assert!(head.contains("Connection: keep-alive"), "{head}");
+        assert_eq!(rest.as_bytes(), &body[..]);
+        let mut out = Trickle(Vec::new());
+        write_response(&mut out, &Response::no_content(), false).unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The host API server: HTTP/1.1 on a Unix socket in front of the settings datastore.
 //!
-//! One thread per connection (std only, no async runtime), so a slow apply or reboot command
-//! never blocks concurrent reads; at most [`Config::max_connections`] connections are served at
-//! once, further ones get a 503 and are closed. Datastore writes are serialized by the
+//! One thread per connection while it lasts (std only, no async runtime), so a slow apply or
+//! reboot command never blocks concurrent reads. The threads are a pool of workers that each
+//! block in `accept()` and serve what they accept, started ahead of need and kept for the next
+//! connection, so a connection costs no thread start. At most [`Config::max_connections`]
+//! connections are served at once, further ones get a 503 and are closed. Datastore writes are serialized by the
 //! datastore's own lock, and applies are serialized by a mutex of their own.
 //!
 //! # Read cache
@@ -292,38 +294,100 @@ impl Server {
         })
     }
 
-    /// Serves connections forever, one thread each, at most `max_connections` at once.
+    /// Serves connections forever, each on a thread of its own while it lasts, at most
+    /// `max_connections` at once (see [`Pool`]).
     pub fn serve(self) -> Result<(), Error> {
-        let active = Arc::new(AtomicUsize::new(0));
-        for conn in self.listener.incoming() {
-            match conn {
-                Ok(stream) => {
-                    if active.fetch_add(1, Ordering::AcqRel) >= self.state.config.max_connections {
-                        active.fetch_sub(1, Ordering::AcqRel);
-                        reject(stream, "too many connections; try again later");
-                        continue;
-                    }
-                    let slot = Slot(Arc::clone(&active));
-                    let state = Arc::clone(&self.state);
-                    let Ok(rejected) = stream.try_clone() else {
-                        continue;
-                    };
-                    let spawned =
-                        std::thread::Builder::new()
-                            .name("api-conn".into())
-                            .spawn(move || {
-                                let _slot = slot;
-                                handle_connection(&state, stream);
-                            });
-                    if let Err(e) = spawned {
-                        warn!("failed to spawn a connection thread: {e}");
-                        reject(rejected, "cannot serve the connection now; try again later");
-                    }
-                }
-                Err(e) => warn!("accept failed: {e}"),
+        let pool = Arc::new(Pool {
+            listener: self.listener,
+            state: self.state,
+            active: Arc::new(AtomicUsize::new(0)),
+            idle: AtomicUsize::new(0),
+        });
+        for _ in 0..MIN_IDLE_WORKERS {
+            if let Err(e) = Pool::spawn_worker(&pool) {
+                warn!("failed to start a worker thread: {e}");
             }
         }
+        // This thread is a worker too, and never retires.
+        pool.idle.fetch_add(1, Ordering::AcqRel);
+        pool.work(false);
         Ok(())
+    }
+}
+
+/// Worker threads kept blocked in `accept()` when there is no load.
+const MIN_IDLE_WORKERS: usize = 2;
+/// Most idle workers kept; a worker finishing a connection beyond this exits.
+const MAX_IDLE_WORKERS: usize = 8;
+
+/// The connection threads: pre-spawned workers that each block in `accept()` on the shared
+/// listener and serve the connection they get themselves, so a new connection costs neither a
+/// thread start nor a hand-off between threads. When the last idle worker takes a connection it
+/// starts another, so one is always accepting (and can answer 503 beyond the cap); workers
+/// retire when more than [`MAX_IDLE_WORKERS`] are idle.
+struct Pool {
+    listener: UnixListener,
+    state: Arc<State>,
+    /// Connections being served (each holds a [`Slot`]).
+    active: Arc<AtomicUsize>,
+    /// Workers waiting in `accept()` (or about to).
+    idle: AtomicUsize,
+}
+
+impl Pool {
+    fn spawn_worker(pool: &Arc<Pool>) -> std::io::Result<()> {
+        pool.idle.fetch_add(1, Ordering::AcqRel);
+        let worker = Arc::clone(pool);
+        std::thread::Builder::new()
+            .name("api-conn".into())
+            .spawn(move || worker.work(true))
+            .map(drop)
+            .inspect_err(|_| {
+                pool.idle.fetch_sub(1, Ordering::AcqRel);
+            })
+    }
+
+    /// Accepts and serves connections; counted as idle while accepting. Returns (retiring the
+    /// thread) only when `may_retire` and enough other workers are idle.
+    fn work(self: &Arc<Self>, may_retire: bool) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    warn!("accept failed: {e}");
+                    // E.g. EMFILE: don't spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            };
+            if self.active.fetch_add(1, Ordering::AcqRel) >= self.state.config.max_connections {
+                self.active.fetch_sub(1, Ordering::AcqRel);
+                reject(stream, "too many connections; try again later");
+                continue;
+            }
+            let slot = Slot(Arc::clone(&self.active));
+            if self.idle.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // This was the last accepting worker: start another before serving.
+                // If that fails, new connections wait in the backlog until a worker is free.
+                if let Err(e) = Pool::spawn_worker(self) {
+                    warn!("failed to start a worker thread: {e}");
+                }
+            }
+            // A bug that panics costs the connection, not the worker (the first worker is the
+            // main thread); the state's locks tolerate poisoning.
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle_connection(&self.state, &stream)
+            }));
+            if served.is_err() {
+                warn!("a connection handler panicked; connection closed");
+            }
+            drop(stream);
+            drop(slot);
+            if may_retire && self.idle.load(Ordering::Acquire) >= MAX_IDLE_WORKERS {
+                return;
+            }
+            self.idle.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -360,11 +424,9 @@ fn reject(mut stream: UnixStream, message: &str) {
         });
 }
 
-fn handle_connection(state: &State, stream: UnixStream) {
+fn handle_connection(state: &State, stream: &UnixStream) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
+    let mut writer = stream;
     let mut reader = BufReader::new(stream);
     loop {
         let (response, keep_alive) = match read_request(&mut reader) {

@@ -174,3 +174,36 @@ fn connections_beyond_the_cap_get_503_and_slots_are_released() {
     }
     assert_eq!(b.request("GET", "/tx/list", None).unwrap().status, 200);
 }
+
+/// Threads of a process (Linux).
+fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn worker_threads_grow_with_connections_and_retire() {
+    let s = TestServer::start();
+    // 24 kept-alive connections served at once each hold a worker thread.
+    let mut clients: Vec<_> = (0..24).map(|_| apiclient::Client::new(&s.socket)).collect();
+    for c in &mut clients {
+        assert_eq!(c.request("GET", "/settings", None).unwrap().status, 200);
+    }
+    let busy = thread_count(s.pid());
+    assert!(busy > 24, "{busy} threads for 24 open connections");
+    // Once they close, the surplus workers retire, and the server still answers.
+    drop(clients);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while thread_count(s.pid()) > 10 {
+        assert!(
+            Instant::now() < deadline,
+            "{} threads left",
+            thread_count(s.pid())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..20 {
+        s.expect("GET", "/settings", None, 200);
+    }
+}

@@ -6,20 +6,24 @@ use std::time::Duration;
 
 /// Downloads `url` to `dest`. `Ok(false)` when the server answers 404 (the file is not there).
 pub fn download(url: &str, dest: &Path) -> Result<bool, String> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
-        .build();
-    let response = match agent.get(url).call() {
-        Ok(response) => response,
-        Err(ureq::Error::Status(404, _)) => return Ok(false),
-        Err(ureq::Error::Status(code, response)) => {
-            return Err(format!("HTTP {code} {}", response.status_text()))
-        }
-        Err(e) => return Err(e.to_string()),
-    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_body(Some(Duration::from_secs(600)))
+        .http_status_as_error(false)
+        .user_agent(concat!("twoliter/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let status = response.status();
+    if status.as_u16() == 404 {
+        return Ok(false);
+    }
+    if !status.is_success() {
+        return Err(format!("HTTP status {status}"));
+    }
     let mut file = std::fs::File::create(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-    std::io::copy(&mut response.into_reader(), &mut file)
+    let mut body = response.body_mut().with_config().limit(u64::MAX).reader();
+    std::io::copy(&mut body, &mut file)
         .and_then(|_| file.flush())
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("downloading to {}: {e}", dest.display()))?;

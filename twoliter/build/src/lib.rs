@@ -18,7 +18,7 @@ mod rpmbuild;
 mod scheduler;
 
 pub use kit::{KitInfo, KitOutput};
-pub use plan::{plan, Plan, Planned};
+pub use plan::{plan, preflight, Plan, Planned};
 pub use scheduler::{build, BuildReport, Observer, Outcome};
 
 use std::path::{Path, PathBuf};

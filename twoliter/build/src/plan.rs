@@ -36,17 +36,18 @@ pub struct Plan {
     pub packages: Vec<Planned>,
 }
 
-/// Plans building `targets` and their build dependencies against SDK image `sdk_id`.
-pub fn plan(
+/// Local paths of each package's external files, by package and the name the spec sees.
+type ExternalPaths = BTreeMap<String, Vec<(String, PathBuf)>>;
+
+/// Provides every external file of `targets` and their build dependencies, before anything else
+/// (no SDK, no container): one error lists every file that is missing or wrong.
+pub fn preflight(
     project: &Project,
     targets: &[String],
     options: &BuildOptions,
-    sdk_id: &str,
-) -> Result<Plan, Error> {
+) -> Result<ExternalPaths, Error> {
     let order = build_order(project, targets)?;
-
-    // Every external file first: a missing one stops the build before anything runs.
-    let mut external: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
+    let mut external = ExternalPaths::new();
     let mut unavailable = Vec::new();
     for name in &order {
         let package = &project.packages[name];
@@ -60,9 +61,22 @@ pub fn plan(
             }
         }
     }
-    if !unavailable.is_empty() {
-        return Err(Error::Unavailable(unavailable));
+    if unavailable.is_empty() {
+        Ok(external)
+    } else {
+        Err(Error::Unavailable(unavailable))
     }
+}
+
+/// Plans building `targets` and their build dependencies against SDK image `sdk_id`.
+pub fn plan(
+    project: &Project,
+    targets: &[String],
+    options: &BuildOptions,
+    sdk_id: &str,
+) -> Result<Plan, Error> {
+    let order = build_order(project, targets)?;
+    let mut external = preflight(project, targets, options)?;
 
     let groups: BTreeSet<String> = order
         .iter()

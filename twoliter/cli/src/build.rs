@@ -41,6 +41,8 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
         }
     };
     let options = options(ctx, &project, &args)?;
+    // Missing sources stop the build before the SDK or any container is touched.
+    twoliter_build::preflight(&project, &targets, &options)?;
     let engine = args.engine.detect()?;
     let recipe = crate::sdk::recipe(ctx, &project)?;
     let sdk = match recipe.find(&engine)? {

@@ -102,6 +102,11 @@ impl TestServer {
         r.json()
     }
 
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Opens the datastore directly.
     pub fn store(&self) -> FilesystemDataStore {
         FilesystemDataStore::open(&self.datastore).unwrap()
