@@ -150,11 +150,23 @@ fn connections_beyond_the_cap_get_503_and_slots_are_released() {
         assert!(Instant::now() < deadline, "apiserver did not start");
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Two idle connections take both slots (a served request proves each is accepted).
-    let mut a = apiclient::Client::new(&socket);
-    let mut b = apiclient::Client::new(&socket);
-    assert_eq!(a.request("GET", "/tx/list", None).unwrap().status, 200);
-    assert_eq!(b.request("GET", "/tx/list", None).unwrap().status, 200);
+    // Two idle connections take both slots (a served request proves each is accepted). The
+    // startup probes' slots are released asynchronously, so a connection may first see 503.
+    let connect = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut client = apiclient::Client::new(&socket);
+            let status = client.request("GET", "/tx/list", None).unwrap().status;
+            if status == 200 {
+                return client;
+            }
+            assert_eq!(status, 503);
+            assert!(Instant::now() < deadline, "no slot became free");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let a = connect();
+    let mut b = connect();
     let mut third = UnixStream::connect(&socket).unwrap();
     let mut out = String::new();
     third.read_to_string(&mut out).unwrap();

@@ -160,6 +160,26 @@ pub enum BuildCommand {
         #[command(flatten)]
         args: BuildArgs,
     },
+    /// Build a variant's OS image: its packages (in the SDK, cached), a root tree from their
+    /// RPMs, then the disk images and artifacts in build/images/<arch>-<variant>/.
+    ///
+    /// A second build with nothing changed is a no-op. Missing external sources are listed before
+    /// anything is built.
+    ///
+    /// Example: twoliter build variant metal-dev
+    Variant {
+        /// The variant's name (its directory under `variants/`).
+        variant: String,
+        /// Rebuild the image even when nothing changed.
+        #[arg(long)]
+        force: bool,
+        /// Timestamp for every file in the images [default: $SOURCE_DATE_EPOCH, else the commit
+        /// time of the project's HEAD].
+        #[arg(long, value_name = "SECONDS")]
+        source_date_epoch: Option<u64>,
+        #[command(flatten)]
+        args: BuildArgs,
+    },
     /// Build every package of a kit, then its yum repository (build/kits/<kit>/<arch>/) and its
     /// OCI image archive (build/kits/<kit>/<kit>-<version>-<arch>.oci.tar).
     ///

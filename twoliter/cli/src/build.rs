@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 use twoliter_build::lookaside::{Lookaside, LookasideSource};
-use twoliter_build::{BuildOptions, BuildReport, KitInfo, Observer, Outcome};
+use twoliter_build::{BuildOptions, BuildReport, KitInfo, KitOutput, Observer, Outcome};
+use twoliter_engine::Engine;
 use twoliter_project::Project;
+use twoliter_sdk::SdkImage;
 
 /// SOURCE_DATE_EPOCH of package builds when the environment sets none: fixed, so a package's
 /// RPMs depend only on its inputs and stay cached across commits.
@@ -27,8 +29,11 @@ pub fn package_epoch() -> u64 {
 pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
     let started = Instant::now();
     let project = ctx.project()?;
-    let (args, targets, kit) = match command {
-        BuildCommand::Package { packages, args } => (args, packages, None),
+    match command {
+        BuildCommand::Package { packages, args } => {
+            let built = build_packages(ctx, &project, &packages, &args)?;
+            finish(&built, None, &args, started)
+        }
         BuildCommand::Kit { kit, args } => {
             let Some(found) = project.kits.get(&kit) else {
                 return Err(twoliter_build::Error::UnknownKit {
@@ -37,14 +42,74 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
                 }
                 .into());
             };
-            (args, found.packages.clone(), Some(kit))
+            let built = build_packages(ctx, &project, &found.packages, &args)?;
+            let output = if built.report.failures().is_empty() {
+                let info = KitInfo {
+                    name: &kit,
+                    version: &project.config.release_version.to_string(),
+                    vendor: vendor(&project),
+                    packages: &found.packages,
+                };
+                Some(
+                    twoliter_build::kit::assemble(
+                        &built.engine,
+                        &built.sdk.reference,
+                        &built.options,
+                        &info,
+                        &built.report,
+                    )
+                    .with_context(|| format!("kit {kit} could not be assembled"))?,
+                )
+            } else {
+                None
+            };
+            finish(&built, output.as_ref(), &args, started)
         }
-    };
-    let options = options(ctx, &project, &args)?;
+        BuildCommand::Variant {
+            variant,
+            force,
+            source_date_epoch,
+            args,
+        } => crate::variant_build::run(ctx, &project, &variant, force, source_date_epoch, &args),
+    }
+}
+
+/// The project's vendor name for metadata, `local` without one.
+pub fn vendor(project: &Project) -> &str {
+    project
+        .config
+        .vendor
+        .keys()
+        .next()
+        .map(String::as_str)
+        .unwrap_or("local")
+}
+
+/// What a package build produced, with what it ran on.
+pub struct Built {
+    /// The engine used.
+    pub engine: Engine,
+    /// The SDK image.
+    pub sdk: SdkImage,
+    /// The build options.
+    pub options: BuildOptions,
+    /// The outcome per package.
+    pub report: BuildReport,
+}
+
+/// Builds `targets` and their build dependencies: lookaside preflight, engine, SDK (built when
+/// missing), plan, and the scheduled builds with progress.
+pub fn build_packages(
+    ctx: &Globals,
+    project: &Project,
+    targets: &[String],
+    args: &BuildArgs,
+) -> Result<Built> {
+    let options = options(ctx, project, args)?;
     // Missing sources stop the build before the SDK or any container is touched.
-    twoliter_build::preflight(&project, &targets, &options)?;
+    twoliter_build::preflight(project, targets, &options)?;
     let engine = args.engine.detect()?;
-    let recipe = crate::sdk::recipe(ctx, &project)?;
+    let recipe = crate::sdk::recipe(ctx, project)?;
     let sdk = match recipe.find(&engine)? {
         Some(image) => image,
         None => {
@@ -52,51 +117,43 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
                 "the SDK image {} is not built yet; building it now (`twoliter sdk build`)",
                 recipe.reference()
             );
-            crate::sdk::build(&project, &engine, &recipe)?
+            crate::sdk::build(project, &engine, &recipe)?
         }
     };
-    let plan = twoliter_build::plan(&project, &targets, &options, &sdk.id)?;
+    let plan = twoliter_build::plan(project, targets, &options, &sdk.id)?;
     let misses = plan.packages.iter().filter(|p| !p.cached).count();
     let display = Display::new(misses);
     let report = twoliter_build::build(&engine, &sdk.reference, &options, &plan, &display);
     crate::progress::finish(display.bar);
-    let report = report?;
+    Ok(Built {
+        engine,
+        sdk,
+        options,
+        report: report?,
+    })
+}
 
-    let failures = report.failures();
-    let kit_output = match (&kit, failures.is_empty()) {
-        (Some(name), true) => {
-            let info = KitInfo {
-                name,
-                version: &project.config.release_version.to_string(),
-                vendor: project
-                    .config
-                    .vendor
-                    .keys()
-                    .next()
-                    .map(String::as_str)
-                    .unwrap_or("local"),
-                packages: &project.kits[name].packages,
-            };
-            Some(
-                twoliter_build::kit::assemble(&engine, &sdk.reference, &options, &info, &report)
-                    .with_context(|| format!("kit {name} could not be assembled"))?,
-            )
-        }
-        _ => None,
-    };
+/// Prints the outcome (text or JSON) and the failures' log tails; the exit code.
+pub fn finish(
+    built: &Built,
+    kit: Option<&KitOutput>,
+    args: &BuildArgs,
+    started: Instant,
+) -> Result<ExitCode> {
+    let report = &built.report;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         let value = serde_json::json!({
-            "sdk": sdk.reference,
+            "sdk": built.sdk.reference,
             "packages": report.outcomes,
             "rpms": report.rpms,
-            "kit": kit_output,
+            "kit": kit,
             "seconds": seconds,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        summary(&report, seconds);
-        if let Some(kit) = &kit_output {
+        summary(report, seconds);
+        if let Some(kit) = kit {
             println!(
                 "kit: {} (repodata {})",
                 kit.repo.display(),
@@ -113,24 +170,24 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
             );
         }
     }
+    let failures = report.failures();
     if failures.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for (name, outcome) in &report.outcomes {
-            if let Outcome::Failed { error, log, tail } = outcome {
-                eprintln!(
-                    "\n── {name} failed: {error}\n── last lines of {}:\n{tail}",
-                    log.display()
-                );
-            }
-        }
-        eprintln!(
-            "\nerror: {} package(s) did not build: {}",
-            failures.len(),
-            failures.join(", ")
-        );
-        Ok(ExitCode::FAILURE)
+        return Ok(ExitCode::SUCCESS);
     }
+    for (name, outcome) in &report.outcomes {
+        if let Outcome::Failed { error, log, tail } = outcome {
+            eprintln!(
+                "\n── {name} failed: {error}\n── last lines of {}:\n{tail}",
+                log.display()
+            );
+        }
+    }
+    eprintln!(
+        "\nerror: {} package(s) did not build: {}",
+        failures.len(),
+        failures.join(", ")
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOptions> {
@@ -167,7 +224,7 @@ fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOp
     })
 }
 
-fn summary(report: &BuildReport, seconds: f64) {
+pub fn summary(report: &BuildReport, seconds: f64) {
     let (cached, built) = report.counts();
     let failed = report.failures().len();
     println!("{} package(s): {built} built, {cached} cached, {failed} failed or skipped, in {seconds:.1}s", report.outcomes.len());

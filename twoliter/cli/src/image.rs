@@ -27,6 +27,12 @@ fn assemble(globals: &Globals, args: AssembleArgs) -> Result<ExitCode> {
         None => None,
     };
     let input = input(globals, &args, project.as_ref(), variant)?;
+    assemble_and_report(&input, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the assembly with a spinner and prints the usage table (or the metadata as JSON).
+pub fn assemble_and_report(input: &AssembleInput, json: bool) -> Result<twoliter_image::Assembled> {
     tracing::info!(
         "assembling {} {} {}-{} into {}",
         input.variant,
@@ -45,12 +51,12 @@ fn assemble(globals: &Globals, args: AssembleArgs) -> Result<ExitCode> {
         Some(bar) => bar.set_message(step),
         None => tracing::info!("{step} ..."),
     };
-    let built = twoliter_image::assemble(&twoliter_exec::HostRunner, &input, &progress);
+    let built = twoliter_image::assemble(&twoliter_exec::HostRunner, input, &progress);
     if let Some(bar) = &spinner {
         bar.finish_and_clear();
     }
     let built = built.context("image assembly failed")?;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&built.metadata)?);
     } else {
         print!(
@@ -66,10 +72,11 @@ fn assemble(globals: &Globals, args: AssembleArgs) -> Result<ExitCode> {
         println!("time: {total:.2}s ({})", split.join(", "));
         println!("artifacts: {}", built.dir.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(built)
 }
 
-fn input(
+/// The assembly input from the flags and the variant's manifest.
+pub fn input(
     globals: &Globals,
     args: &AssembleArgs,
     project: Option<&Project>,

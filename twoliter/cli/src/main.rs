@@ -8,6 +8,7 @@ mod image;
 mod progress;
 mod sdk;
 mod variant;
+mod variant_build;
 
 use anyhow::{Context, Result};
 use args::{Args, Command, LogLevel};

@@ -173,21 +173,29 @@ impl Engine {
         self.kind
     }
 
-    /// The image ID of `reference`, or `None` when the engine does not have it.
-    pub fn image_id(&self, reference: &str) -> Result<Option<String>, Error> {
-        let output = self.output(&["image", "inspect", "--format", "{{.Id}}", reference])?;
+    /// The content digest of `reference`: its layers' digests (`sha256:...`, joined by `,`),
+    /// which depend only on the files, unlike the image ID, which also covers the creation
+    /// time. `None` when the engine does not have the image.
+    pub fn image_digest(&self, reference: &str) -> Result<Option<String>, Error> {
+        let output = self.output(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            reference,
+        ])?;
         if !output.status.success() {
             return Ok(None);
         }
-        let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        Ok(Some(if id.starts_with("sha256:") {
-            id
-        } else {
-            format!("sha256:{id}")
-        }))
+        let layers: Vec<String> =
+            serde_json::from_slice(&output.stdout).map_err(|e| Error::Command {
+                command: format!("{} image inspect {reference}", self.kind.program()),
+                message: format!("unexpected output: {e}"),
+            })?;
+        Ok(Some(layers.join(",")))
     }
 
-    /// Imports a root filesystem tarball as image `reference`; returns the image ID.
+    /// Imports a root filesystem tarball as image `reference`; returns its content digest.
     pub fn import(&self, tarball: &Path, reference: &str) -> Result<String, Error> {
         let tarball = tarball.display().to_string();
         let output = self.output(&[
@@ -198,7 +206,7 @@ impl Engine {
             reference,
         ])?;
         self.check("import", &output)?;
-        self.image_id(reference)?.ok_or_else(|| Error::Command {
+        self.image_digest(reference)?.ok_or_else(|| Error::Command {
             command: format!("{} import {tarball} {reference}", self.kind.program()),
             message: "the image is missing right after the import".into(),
         })

@@ -259,8 +259,15 @@ pub fn assemble(
 
     let cmdline = kernel_cmdline(&input.kernel_parameters, &verity);
 
-    // BOOT, PRIVATE and DATA filesystems.
+    // BOOT, PRIVATE and DATA filesystems. BOOT gets the boot tree plus grub/grub.cfg with the
+    // command line, where the boot stage reads it.
     progress("other filesystems");
+    let boot_tree = work.join("boot-tree");
+    fs::copy_tree(&input.boot_dir, &boot_tree)?;
+    fs::write_file(
+        &boot_tree.join("grub/grub.cfg"),
+        grub_config(input, &cmdline).as_bytes(),
+    )?;
     let boot_image = work.join("boot.ext4");
     fs::make_ext4(
         runner,
@@ -269,7 +276,7 @@ pub fn assemble(
             uuid: input.uuid("fs/boot"),
             epoch: input.epoch,
             journal: true,
-            source: Some(&input.boot_dir),
+            source: Some(&boot_tree),
             size: boot.size_bytes(),
             role: "BOOT",
             inodes: None,
@@ -446,6 +453,19 @@ fn layout_report(layout: &Layout) -> Vec<crate::metadata::DiskReport> {
                 .collect(),
         })
         .collect()
+}
+
+/// The GRUB configuration written to BOOT: one entry booting `vmlinuz` with `cmdline`, whose
+/// `$boot_uuid` the boot stage sets to the PARTUUID of the BOOT partition it chose.
+pub fn grub_config(input: &AssembleInput, cmdline: &str) -> String {
+    format!(
+        "# Written by twoliter. The boot stage sets $boot_uuid to the PARTUUID of the BOOT\n\
+         # partition it chose, so this command line serves either bank.\n\
+         set default=\"0\"\n\
+         set timeout=\"0\"\n\
+         menuentry \"{} {} {}-{}\" {{\n    linux ($root)/vmlinuz {cmdline}\n}}\n",
+        input.variant, input.arch, input.version, input.build_id
+    )
 }
 
 /// The kernel command line of DESIGN §2.6, with the BOOT PARTUUID left as GRUB's variable.

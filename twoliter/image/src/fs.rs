@@ -354,3 +354,44 @@ pub fn create_sparse(path: &Path, size: u64) -> Result<()> {
         .map_err(|e| Error::io(path, "create", e))?;
     file.set_len(size).map_err(|e| Error::io(path, "resize", e))
 }
+
+/// Copies the tree `from` into `to` (created): directories, files (with their permissions) and
+/// symlinks. Used for the small BOOT tree, which gets generated files added.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io {
+            op: "copy the boot tree",
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(io(&source))?;
+        if kind.is_dir() {
+            copy_tree(&source, &target)?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(&source).map_err(io(&source))?;
+            std::os::unix::fs::symlink(link, &target).map_err(io(&target))?;
+        } else {
+            std::fs::copy(&source, &target).map_err(io(&target))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path`, creating its directory.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        op: "write a boot file",
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, bytes).map_err(io)
+}

@@ -98,7 +98,8 @@ pub struct SdkRecipe {
 pub struct SdkImage {
     /// The tag it runs by (`localhost/twoliter-sdk:0.1.0-<digest>`).
     pub reference: String,
-    /// The engine's image ID (`sha256:...`); part of every package's cache key.
+    /// The image's content digest (its layer digests): part of every package's cache key, and
+    /// the same for a rebuilt SDK with the same files.
     pub id: String,
 }
 
@@ -148,7 +149,7 @@ impl SdkRecipe {
     pub fn find(&self, engine: &Engine) -> Result<Option<SdkImage>, Error> {
         let reference = self.reference();
         Ok(engine
-            .image_id(&reference)?
+            .image_digest(&reference)?
             .map(|id| SdkImage { reference, id }))
     }
 

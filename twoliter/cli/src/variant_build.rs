@@ -1,0 +1,141 @@
+//! `twoliter build variant`: packages → root and boot trees → disk images and artifacts, with a
+//! whole-build key so an unchanged build is a no-op.
+
+use crate::args::{AssembleArgs, BuildArgs};
+use crate::build::{build_packages, finish, vendor};
+use crate::Globals;
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+use twoliter_compose::{compose, ComposeInput};
+use twoliter_project::Project;
+
+/// Bump when composing or assembling changes, so existing images are rebuilt.
+const IMAGE_LOGIC_VERSION: &str = "twoliter-variant-1";
+/// The file beside `latest` recording what the latest image was built from.
+const BUILD_KEY_FILE: &str = ".build-key";
+
+pub fn run(
+    ctx: &Globals,
+    project: &Project,
+    name: &str,
+    force: bool,
+    source_date_epoch: Option<u64>,
+    args: &BuildArgs,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    let variant = project.variant(name)?;
+    if !variant.supported_arches.contains(&ctx.arch) {
+        let supported: Vec<&str> = variant.supported_arches.iter().map(|a| a.name()).collect();
+        bail!(
+            "variant {name} builds for {} only (supported-arches in {}), not {}; choose one with --arch",
+            supported.join(", "),
+            variant.manifest.display(),
+            ctx.arch
+        );
+    }
+    let wanted: Vec<String> = variant
+        .included_packages
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let built = build_packages(ctx, project, &wanted, args)?;
+    if !built.report.failures().is_empty() {
+        return finish(&built, None, args, started);
+    }
+
+    // The assembly input, exactly as `twoliter image assemble` would make it.
+    let work = built
+        .options
+        .build_dir
+        .join("work")
+        .join(ctx.arch.name())
+        .join(format!("variant-{name}"));
+    let assemble_args = AssembleArgs {
+        variant: name.to_string(),
+        root: work.join("root"),
+        boot: work.join("boot"),
+        private: None,
+        output_dir: None,
+        release_version: None,
+        build_id: None,
+        os_image_size_gib: None,
+        data_image_size_gib: None,
+        partition_plan: None,
+        no_in_place_updates: false,
+        root_fs: None,
+        image_format: None,
+        kernel_parameters: Vec::new(),
+        source_date_epoch: source_date_epoch.or_else(|| {
+            std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        }),
+        json: args.json,
+    };
+    let input = crate::image::input(ctx, &assemble_args, Some(project), Some(variant))?;
+
+    // Whole-build key: every package's key, the resolved variant and the assembly input.
+    let mut hasher = Sha256::new();
+    hasher.update(IMAGE_LOGIC_VERSION);
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update(serde_json::to_vec(&built.report.keys)?);
+    hasher.update(serde_json::to_vec(variant)?);
+    hasher.update(format!("{input:?}"));
+    let key = hex::encode(hasher.finalize());
+    let key_file = input.output_dir.join(BUILD_KEY_FILE);
+    let latest = input.output_dir.join("latest");
+    if !force
+        && latest.exists()
+        && std::fs::read_to_string(&key_file).is_ok_and(|k| k.trim() == key)
+    {
+        println!(
+            "{name} is up to date ({:.1}s): {}",
+            started.elapsed().as_secs_f64(),
+            std::fs::canonicalize(&latest).unwrap_or(latest).display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let rpms: Vec<PathBuf> = built.report.rpms.values().flatten().cloned().collect();
+    let version = project.config.release_version.to_string();
+    let composed = compose(&ComposeInput {
+        variant: name,
+        wanted: &wanted,
+        arch: ctx.arch.name(),
+        version: &version,
+        build_id: &input.build_id,
+        vendor: vendor(project),
+        epoch: input.epoch,
+        rpms: &rpms,
+        work_dir: &work,
+        updog_root: None,
+    })
+    .with_context(|| format!("cannot compose the root of {name}"))?;
+    tracing::info!(
+        "root tree: {} packages, {} files, {:.1} MiB",
+        composed.inventory.len(),
+        composed.files,
+        composed.bytes as f64 / 1048576.0
+    );
+    let assembled = crate::image::assemble_and_report(&input, args.json)?;
+    let inventory = serde_json::json!({ "Content": composed.inventory });
+    let inventory_path = assembled.dir.join("application-inventory.json");
+    std::fs::write(
+        &inventory_path,
+        serde_json::to_string_pretty(&inventory)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", inventory_path.display()))?;
+    std::fs::write(&key_file, &key)
+        .with_context(|| format!("cannot write {}", key_file.display()))?;
+    if !args.json {
+        println!(
+            "built {name} {version}-{} in {:.1}s",
+            input.build_id,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
