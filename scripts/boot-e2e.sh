@@ -96,7 +96,8 @@ grep -q "$ready" <<<"$log" || fail "the image boots to '$ready'" "$log"
 grep -Eq "init: root filesystem: /dev/(dm-0|root) / ext4 ro" <<<"$log" || fail "root mounted read-only" "$log"
 grep -q "init: /dev/dm-0 is device-mapper target 'root'" <<<"$log" || fail "root is the dm-verity device dm-0" "$log"
 pass "booted to '$ready' in $(( $(date +%s) - start )) s wall, root ro from /dev/dm-0 (verity)"
-grep -q "init: apiserver started" <<<"$log" && grep -q "init: settings.motd" <<<"$log" \
+grep -q "init: apiserver started" <<<"$log" \
+    && grep -q 'init: settings.motd = .*"Welcome to a twoliter development image."' <<<"$log" \
     || fail "the runtime services answer on the booted host" "$log"
 pass "storewolf + apiserver run on the booted host; apiclient reads settings"
 
@@ -124,6 +125,7 @@ pass "flipped byte in ROOT-A: no ready line, kernel: '$(grep -E 'verity: .*is co
 # ---------------------------------------------------------------- reproducibility
 first_sha="$(sha256sum "$os_lz4" | cut -d' ' -f1)"
 out="$(tl build variant metal-dev --force 2>&1)" || fail "forced rebuild" "$out"
+grep -q "built metal-dev" <<<"$out" || fail "the forced rebuild assembled the image again" "$out"
 second="$(ls "$(readlink -f "$images/latest")"/bottlerocket-metal-dev-*.img.lz4 | grep -v -- '-data.img.lz4' | head -1)"
 second_sha="$(sha256sum "$second" | cut -d' ' -f1)"
 [[ "$first_sha" == "$second_sha" ]] || fail "two builds give byte-identical .img.lz4" "$first_sha vs $second_sha"

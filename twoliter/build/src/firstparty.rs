@@ -89,6 +89,13 @@ pub fn prepare(
         "-C target-feature=+crt-static --remap-path-prefix={}=/twoliter/src --remap-path-prefix={home}=/cargo",
         root.display()
     );
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            what: "creating the log directory".into(),
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     let out = std::fs::File::create(log).map_err(|source| Error::Io {
         what: "creating the cargo log".into(),
         path: log.to_path_buf(),

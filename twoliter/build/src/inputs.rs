@@ -60,6 +60,11 @@ fn describe(name: &str) -> String {
     }
 }
 
+/// sha256 of a text, as hex.
+pub fn sha256_text(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 /// sha256 of a file's contents, as hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
@@ -105,6 +110,9 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Re
             .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
+        if is_scratch(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
         if kind.is_dir() {
             walk(base, &path, out)?;
         } else if kind.is_symlink() {
@@ -115,6 +123,14 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Re
         }
     }
     Ok(())
+}
+
+/// Editor swap and backup files, and partial downloads: never inputs.
+pub fn is_scratch(name: &str) -> bool {
+    name.ends_with(".swp")
+        || name.ends_with('~')
+        || name.starts_with(".#")
+        || name.contains(".part-")
 }
 
 #[cfg(test)]

@@ -87,6 +87,9 @@ pub fn assemble(
             link_or_copy(rpm, &target).map_err(io("cannot collect", rpm))?;
         }
         let log = options.log(&format!("kit-{}", kit.name));
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+        }
         std::fs::write(&log, b"").map_err(io("cannot create", &log))?;
         let run = RunSpec {
             image: sdk_reference.to_string(),

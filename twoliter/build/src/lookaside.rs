@@ -83,9 +83,9 @@ impl std::fmt::Display for Unavailable {
                 looked,
                 other_sha512,
             } => {
-                write!(f, "{}: {name} (sha512 {}…) is missing; looked in {}", self.package, &sha[..16], looked.join(", "))?;
+                write!(f, "{}: {name} (sha512 {}…) is missing; looked in {}", self.package, short(sha), looked.join(", "))?;
                 if let Some(other) = other_sha512 {
-                    write!(f, "\n    the lookaside holds {name} with sha512 {}… instead: if upstream changed the file, verify it and update `sha512` in the package manifest", &other[..16])?;
+                    write!(f, "\n    the lookaside holds {name} with sha512 {}… instead: if upstream changed the file, verify it and update `sha512` in the package manifest", short(other))?;
                 }
                 write!(f, "\n    get it from {} and place it at <lookaside>/{name}/{sha}/{name}", self.file.url)
             }
@@ -207,13 +207,24 @@ fn temp_beside(stored: &Path) -> Result<PathBuf, Problem> {
     Ok(PathBuf::from(temp))
 }
 
-/// The sha512 of another copy of `name` in lookaside layout under `dir`, if any.
+/// The sha512 of another copy of `name` in lookaside layout under `dir`, if any (directories
+/// not named by 128 hex digits are ignored).
 fn other_copy(dir: &Path, name: &str) -> Option<String> {
     std::fs::read_dir(dir.join(name))
         .ok()?
         .filter_map(|e| e.ok())
-        .find(|e| e.path().join(name).is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .find(|(sha, path)| {
+            sha.len() == 128
+                && sha.bytes().all(|b| b.is_ascii_hexdigit())
+                && path.join(name).is_file()
+        })
+        .map(|(sha, _)| sha)
+}
+
+/// The first 16 characters of a digest, for messages.
+fn short(digest: &str) -> &str {
+    digest.get(..16).unwrap_or(digest)
 }
 
 /// Writes `bytes` to `path` atomically.

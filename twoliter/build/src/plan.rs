@@ -3,7 +3,7 @@
 //! starts), first-party binaries built, and each package's inputs and cache key.
 
 use crate::firstparty::{self, GroupOutput};
-use crate::inputs::{hash_tree, Inputs, BUILD_LOGIC_VERSION};
+use crate::inputs::{hash_tree, sha256_text, Inputs, BUILD_LOGIC_VERSION};
 use crate::{BuildOptions, Error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -92,6 +92,7 @@ pub fn plan(
         let package = project.packages[&name].clone();
         let mut inputs = Inputs::default();
         inputs.add("build-logic", BUILD_LOGIC_VERSION);
+        inputs.add("build-script", sha256_text(crate::rpmbuild::SCRIPT));
         inputs.add("sdk", sdk_id);
         inputs.add("arch", &options.arch);
         inputs.add("epoch", options.epoch.to_string());
@@ -129,7 +130,7 @@ pub fn plan(
         }
         let key = inputs.key();
         keys.insert(name.clone(), key.clone());
-        let cached = options.cached(&key).is_dir();
+        let cached = options.cached(&key).join("inputs.json").is_file();
         let reasons = if cached {
             Vec::new()
         } else {

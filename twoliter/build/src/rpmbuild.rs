@@ -8,19 +8,24 @@ use std::path::{Path, PathBuf};
 use twoliter_engine::{Engine, Mount, RunSpec};
 
 /// The script run in the container: dependencies' RPMs installed first (files only, no
-/// scriptlets), then rpmbuild with reproducibility macros. Arguments: spec file, dist tag.
-const SCRIPT: &str = r#"set -euo pipefail
+/// scriptlets) into the sysroot `/twoliter/sysroot` (`%{_twoliter_sysroot}`), so they never
+/// replace the SDK's own tools; then rpmbuild with reproducibility macros. Arguments: spec file,
+/// dist tag. Part of every package's cache key.
+pub(crate) const SCRIPT: &str = r#"set -euo pipefail
 spec="$1"; dist="$2"
 shopt -s nullglob
+sysroot=/twoliter/sysroot
+mkdir -p "$sysroot"
 deps=(/twoliter/deps/*.rpm)
 if (( ${#deps[@]} )); then
-  echo "twoliter: installing build dependencies: ${deps[*]##*/}"
-  rpm --initdb
-  rpm -i --nodeps --noscripts --nosignature --excludedocs "${deps[@]}"
+  echo "twoliter: installing build dependencies into $sysroot: ${deps[*]##*/}"
+  rpm --root "$sysroot" --initdb
+  rpm --root "$sysroot" -i --nodeps --noscripts --nosignature --excludedocs "${deps[@]}"
 fi
 exec rpmbuild -bb --nodeps \
   --define "_topdir /twoliter/output" \
   --define "_sourcedir /twoliter/sources" \
+  --define "_twoliter_sysroot $sysroot" \
   --define "dist ${dist}" \
   --define "_buildhost twoliter" \
   --define "use_source_date_epoch_as_buildtime 1" \
@@ -133,10 +138,13 @@ pub(crate) fn build_one(
     }
     let inputs = serde_json::to_vec_pretty(&planned.inputs).unwrap_or_default();
     write_atomic(&temp.join("inputs.json"), &inputs).map_err(io("cannot write", &temp))?;
-    if store.exists() {
+    // The store is content-addressed: an entry another build finished meanwhile is as good.
+    if store.join("inputs.json").is_file() {
+        let _ = std::fs::remove_dir_all(&temp);
+    } else {
         let _ = std::fs::remove_dir_all(&store);
+        std::fs::rename(&temp, &store).map_err(io("cannot store", &store))?;
     }
-    std::fs::rename(&temp, &store).map_err(io("cannot store", &store))?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(store)
 }

@@ -105,7 +105,11 @@ pub fn build(
     let mut waiting: Vec<usize> = plan
         .packages
         .iter()
-        .map(|p| p.package.manifest.build_dependencies.len())
+        .map(|p| {
+            let unique: std::collections::BTreeSet<&String> =
+                p.package.manifest.build_dependencies.iter().collect();
+            unique.len()
+        })
         .collect();
     let mut ready: Vec<usize> = (0..plan.packages.len())
         .filter(|&i| waiting[i] == 0)
@@ -192,6 +196,19 @@ pub fn build(
         }
         Ok(())
     })?;
+    // Every planned package must have an outcome; one without would silently be missing.
+    for planned in &plan.packages {
+        let name = &planned.package.manifest.name;
+        if !report.outcomes.contains_key(name) {
+            let outcome = Outcome::Failed {
+                error: "never scheduled (its dependencies did not finish)".into(),
+                log: options.log(name),
+                tail: String::new(),
+            };
+            observer.finished(name, &outcome);
+            report.outcomes.insert(name.clone(), outcome);
+        }
+    }
     Ok(report)
 }
 

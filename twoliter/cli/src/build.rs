@@ -87,6 +87,8 @@ pub fn vendor(project: &Project) -> &str {
 
 /// What a package build produced, with what it ran on.
 pub struct Built {
+    /// Held until the command ends: one build per build directory at a time.
+    _lock: std::fs::File,
     /// The engine used.
     pub engine: Engine,
     /// The SDK image.
@@ -106,6 +108,7 @@ pub fn build_packages(
     args: &BuildArgs,
 ) -> Result<Built> {
     let options = options(ctx, project, args)?;
+    let lock = lock_build_dir(&options.build_dir)?;
     // Missing sources stop the build before the SDK or any container is touched.
     twoliter_build::preflight(project, targets, &options)?;
     let engine = args.engine.detect()?;
@@ -126,6 +129,7 @@ pub fn build_packages(
     let report = twoliter_build::build(&engine, &sdk.reference, &options, &plan, &display);
     crate::progress::finish(display.bar);
     Ok(Built {
+        _lock: lock,
         engine,
         sdk,
         options,
@@ -190,8 +194,38 @@ pub fn finish(
     Ok(ExitCode::FAILURE)
 }
 
+/// Takes the build directory's lock, waiting (and saying so) while another twoliter holds it.
+fn lock_build_dir(build_dir: &std::path::Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(build_dir)
+        .with_context(|| format!("cannot create {}", build_dir.display()))?;
+    let path = build_dir.join(".lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        tracing::info!(
+            "another twoliter build is using {}; waiting for it",
+            build_dir.display()
+        );
+        // SAFETY: as above.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    Ok(file)
+}
+
 fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOptions> {
-    let build_dir = project.root.join("build");
+    // Absolute, symlink-free paths: container mounts and cargo's path remapping need them.
+    let root = std::fs::canonicalize(&project.root)
+        .with_context(|| format!("cannot resolve {}", project.root.display()))?;
+    let build_dir = root.join("build");
     let cache_dir = args
         .cache_dir
         .clone()
@@ -201,12 +235,12 @@ fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOp
         .iter()
         .map(|s| LookasideSource::parse(s))
         .collect();
-    let default_dir = project.root.join("lookaside");
+    let default_dir = root.join("lookaside");
     if default_dir.is_dir() {
         sources.push(LookasideSource::Dir(default_dir));
     }
     Ok(BuildOptions {
-        project_root: project.root.clone(),
+        project_root: root,
         arch: ctx.arch.name().to_string(),
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()

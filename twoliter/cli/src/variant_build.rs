@@ -41,79 +41,72 @@ pub fn run(
         .iter()
         .map(|p| p.name.clone())
         .collect();
-    let built = build_packages(ctx, project, &wanted, args)?;
-    if !built.report.failures().is_empty() {
-        return finish(&built, None, args, started);
-    }
-
-    // The assembly input, exactly as `twoliter image assemble` would make it.
-    let work = built
-        .options
-        .build_dir
-        .join("work")
-        .join(ctx.arch.name())
-        .join(format!("variant-{name}"));
-    let assemble_args = AssembleArgs {
-        variant: name.to_string(),
-        root: work.join("root"),
-        boot: work.join("boot"),
-        private: None,
-        output_dir: None,
-        release_version: None,
-        build_id: None,
-        os_image_size_gib: None,
-        data_image_size_gib: None,
-        partition_plan: None,
-        no_in_place_updates: false,
-        root_fs: None,
-        image_format: None,
-        kernel_parameters: Vec::new(),
-        source_date_epoch: source_date_epoch.or_else(|| {
-            std::env::var("SOURCE_DATE_EPOCH")
-                .ok()
-                .and_then(|v| v.parse().ok())
-        }),
-        json: args.json,
-    };
-    let input = crate::image::input(ctx, &assemble_args, Some(project), Some(variant))?;
-
-    // Whole-build key: every package's key, the resolved variant and the assembly input.
-    let mut hasher = Sha256::new();
-    hasher.update(IMAGE_LOGIC_VERSION);
-    hasher.update(env!("CARGO_PKG_VERSION"));
-    hasher.update(serde_json::to_vec(&built.report.keys)?);
-    hasher.update(serde_json::to_vec(variant)?);
-    hasher.update(format!("{input:?}"));
-    let key = hex::encode(hasher.finalize());
-    let key_file = input.output_dir.join(BUILD_KEY_FILE);
-    let latest = input.output_dir.join("latest");
-    if !force
-        && latest.exists()
-        && std::fs::read_to_string(&key_file).is_ok_and(|k| k.trim() == key)
-    {
-        println!(
-            "{name} is up to date ({:.1}s): {}",
-            started.elapsed().as_secs_f64(),
-            std::fs::canonicalize(&latest).unwrap_or(latest).display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let rpms: Vec<PathBuf> = built.report.rpms.values().flatten().cloned().collect();
+    // Packages that the included ones require at runtime join the build as the closure finds
+    // them in the variant's kits.
+    let mut targets = wanted.clone();
     let version = project.config.release_version.to_string();
-    let composed = compose(&ComposeInput {
-        variant: name,
-        wanted: &wanted,
-        arch: ctx.arch.name(),
-        version: &version,
-        build_id: &input.build_id,
-        vendor: vendor(project),
-        epoch: input.epoch,
-        rpms: &rpms,
-        work_dir: &work,
-        updog_root: None,
-    })
-    .with_context(|| format!("cannot compose the root of {name}"))?;
+    let (input, key, key_file, composed) = loop {
+        let built = build_packages(ctx, project, &targets, args)?;
+        if !built.report.failures().is_empty() {
+            return finish(&built, None, args, started);
+        }
+        let work = built
+            .options
+            .build_dir
+            .join("work")
+            .join(ctx.arch.name())
+            .join(format!("variant-{name}"));
+        let input = assembly_input(ctx, project, variant, &work, source_date_epoch, args)?;
+
+        // Whole-build key: every package's key, the resolved variant and the assembly input.
+        let mut hasher = Sha256::new();
+        hasher.update(IMAGE_LOGIC_VERSION);
+        hasher.update(env!("CARGO_PKG_VERSION"));
+        hasher.update(serde_json::to_vec(&built.report.keys)?);
+        hasher.update(serde_json::to_vec(variant)?);
+        hasher.update(format!("{input:?}"));
+        let key = hex::encode(hasher.finalize());
+        let key_file = input.output_dir.join(BUILD_KEY_FILE);
+        let latest = input.output_dir.join("latest");
+        if !force
+            && latest.exists()
+            && std::fs::read_to_string(&key_file).is_ok_and(|k| k.trim() == key)
+        {
+            println!(
+                "{name} is up to date ({:.1}s): {}",
+                started.elapsed().as_secs_f64(),
+                std::fs::canonicalize(&latest).unwrap_or(latest).display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+
+        let rpms: Vec<PathBuf> = built.report.rpms.values().flatten().cloned().collect();
+        let result = compose(&ComposeInput {
+            variant: name,
+            wanted: &wanted,
+            arch: ctx.arch.name(),
+            version: &version,
+            build_id: &input.build_id,
+            vendor: vendor(project),
+            epoch: input.epoch,
+            rpms: &rpms,
+            work_dir: &work,
+            updog_root: None,
+            capabilities: &capabilities(variant, ctx.arch.name()),
+        });
+        match result {
+            Ok(composed) => break (input, key, key_file, composed),
+            Err(error) => match kit_package_for(project, variant, &targets, &error) {
+                Some(package) => {
+                    tracing::info!("{package} is required at runtime; adding it to the build");
+                    targets.push(package);
+                }
+                None => {
+                    return Err(error).with_context(|| format!("cannot compose the root of {name}"))
+                }
+            },
+        }
+    };
     tracing::info!(
         "root tree: {} packages, {} files, {:.1} MiB",
         composed.inventory.len(),
@@ -138,4 +131,93 @@ pub fn run(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the variant provides to its packages' Requires: its name and name parts, its
+/// architecture and its enabled image features.
+fn capabilities(variant: &twoliter_project::Variant, arch: &str) -> Vec<String> {
+    let parts = &variant.parts;
+    let mut capabilities = vec![
+        format!("variant({})", variant.name),
+        format!("variant-platform({})", parts.platform),
+        format!("variant-runtime({})", parts.runtime),
+        format!("variant-arch({arch})"),
+    ];
+    capabilities.extend(
+        parts
+            .version
+            .as_ref()
+            .map(|v| format!("variant-version({v})")),
+    );
+    capabilities.extend(
+        parts
+            .flavor
+            .as_ref()
+            .map(|f| format!("variant-flavor({f})")),
+    );
+    for (feature, on) in &variant.image_features {
+        if *on {
+            let name = serde_json::to_value(feature)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            capabilities.push(format!("image-feature({name})"));
+        }
+    }
+    capabilities
+}
+
+/// The assembly input, exactly as `twoliter image assemble` makes it for this variant.
+fn assembly_input(
+    ctx: &Globals,
+    project: &Project,
+    variant: &twoliter_project::Variant,
+    work: &std::path::Path,
+    source_date_epoch: Option<u64>,
+    args: &BuildArgs,
+) -> Result<twoliter_image::AssembleInput> {
+    let assemble_args = AssembleArgs {
+        variant: variant.name.clone(),
+        root: work.join("root"),
+        boot: work.join("boot"),
+        private: None,
+        output_dir: None,
+        release_version: None,
+        build_id: None,
+        os_image_size_gib: None,
+        data_image_size_gib: None,
+        partition_plan: None,
+        no_in_place_updates: false,
+        root_fs: None,
+        image_format: None,
+        kernel_parameters: Vec::new(),
+        source_date_epoch: source_date_epoch.or_else(|| {
+            std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        }),
+        json: args.json,
+    };
+    crate::image::input(ctx, &assemble_args, Some(project), Some(variant))
+}
+
+/// When composing failed because a requirement names a package of the variant's kits that is
+/// not built yet, that package.
+fn kit_package_for(
+    project: &Project,
+    variant: &twoliter_project::Variant,
+    targets: &[String],
+    error: &twoliter_compose::Error,
+) -> Option<String> {
+    let twoliter_compose::Error::Closure(twoliter_rootfs::ClosureError::MissingCapability {
+        capability,
+        ..
+    }) = error
+    else {
+        return None;
+    };
+    let name = capability.split_whitespace().next()?;
+    let package = project.packages.get(name)?;
+    (variant.kits.contains(&package.kit) && !targets.iter().any(|t| t == name))
+        .then(|| name.to_string())
 }

@@ -91,7 +91,7 @@ fn variant_show_resolves_layout_and_format() {
 
     let out = twoliter(&repo_root(), &["variant", "show", "metal-dev"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("busybox"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("dev-init"), "{}", stdout(&out));
 }
 
 #[test]

@@ -71,7 +71,14 @@ pub struct ComposeInput<'a> {
     pub work_dir: &'a Path,
     /// The repository's TUF `root.json`, when the project has one.
     pub updog_root: Option<&'a Path>,
+    /// Capabilities the variant itself provides to the closure (`variant-platform(aws)`,
+    /// `image-feature(erofs-root-partition)`, ...), so a package can require a variant trait
+    /// instead of naming variants.
+    pub capabilities: &'a [String],
 }
+
+/// The name of the virtual package that provides [`ComposeInput::capabilities`].
+pub const VARIANT_PACKAGE: &str = "twoliter-variant";
 
 /// One installed package, as in the application inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,12 +123,20 @@ pub struct Composed {
 
 /// Composes the trees described by `input`.
 pub fn compose(input: &ComposeInput<'_>) -> Result<Composed, Error> {
-    let infos = input
+    let mut infos = input
         .rpms
         .iter()
         .map(|path| RpmInfo::read(path))
         .collect::<Result<Vec<_>, _>>()?;
-    let chosen = twoliter_rootfs::resolve(input.wanted, &infos)?;
+    // The variant's traits, as a virtual package that is always part of the closure.
+    let virtual_index = infos.len();
+    infos.push(variant_package(input));
+    let mut wanted = input.wanted.to_vec();
+    wanted.push(VARIANT_PACKAGE.to_string());
+    let chosen: Vec<usize> = twoliter_rootfs::resolve(&wanted, &infos)?
+        .into_iter()
+        .filter(|&i| i != virtual_index)
+        .collect();
 
     let root = input.work_dir.join("root");
     let boot = input.work_dir.join("boot");
@@ -187,6 +202,34 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<Composed, Error> {
         files,
         bytes,
     })
+}
+
+/// The virtual package providing the variant's capabilities.
+fn variant_package(input: &ComposeInput<'_>) -> RpmInfo {
+    let dependency = |name: &str| twoliter_rootfs::Dependency {
+        name: name.to_string(),
+        flags: 0,
+        version: String::new(),
+    };
+    RpmInfo {
+        path: PathBuf::from(format!("<variant {}>", input.variant)),
+        name: VARIANT_PACKAGE.into(),
+        epoch: None,
+        version: input.version.into(),
+        release: "0".into(),
+        arch: input.arch.into(),
+        summary: String::new(),
+        url: String::new(),
+        license: String::new(),
+        provides: std::iter::once(VARIANT_PACKAGE)
+            .chain(input.capabilities.iter().map(String::as_str))
+            .map(dependency)
+            .collect(),
+        requires: Vec::new(),
+        files: Vec::new(),
+        scriptlets: Vec::new(),
+        payload_compressor: String::new(),
+    }
 }
 
 /// `/etc/os-release` of the image.

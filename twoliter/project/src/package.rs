@@ -206,6 +206,14 @@ impl PackageManifest {
                     "remove it from build-dependencies".into(),
                 ));
             }
+            if self.build_dependencies[..index].contains(dependency) {
+                problems.push(problem(
+                    &format!("build-dependencies[{index}]"),
+                    dependency,
+                    format!("`{dependency}` is listed twice in build-dependencies"),
+                    "list each dependency once".into(),
+                ));
+            }
         }
         for (index, group) in self.source_groups.iter().enumerate() {
             let escapes = Path::new(group)

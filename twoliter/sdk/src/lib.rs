@@ -56,13 +56,20 @@ pub enum Error {
     /// The architecture has no Debian name we know.
     #[error("cannot build an SDK for architecture `{0}`; use x86_64 or aarch64")]
     Arch(String),
-    /// mmdebstrap is missing or failed.
-    #[error("mmdebstrap failed ({status}); see {log}\nhelp: install it with `apt-get install mmdebstrap`; the last lines of the log say what went wrong")]
+    /// mmdebstrap is not installed.
+    #[error(
+        "mmdebstrap is not installed ({0})\nhelp: install it with `apt-get install mmdebstrap`"
+    )]
+    NoMmdebstrap(String),
+    /// mmdebstrap failed.
+    #[error("mmdebstrap failed ({status}); the last lines of {log}:\n{tail}")]
     Mmdebstrap {
-        /// Exit status or spawn error.
+        /// Exit status.
         status: String,
         /// The log.
         log: String,
+        /// Its last lines.
+        tail: String,
     },
     /// Files of the build could not be written.
     #[error("could not prepare {path}")]
@@ -190,14 +197,18 @@ impl SdkRecipe {
             .stdout(out)
             .stderr(err)
             .status();
-        let failed = |status: String| Error::Mmdebstrap {
-            status,
-            log: log.display().to_string(),
-        };
         match status {
             Ok(status) if status.success() => {}
-            Ok(status) => return Err(failed(status.to_string())),
-            Err(e) => return Err(failed(e.to_string())),
+            Ok(status) => {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                return Err(Error::Mmdebstrap {
+                    status: status.to_string(),
+                    log: log.display().to_string(),
+                    tail: lines[lines.len().saturating_sub(20)..].join("\n"),
+                });
+            }
+            Err(e) => return Err(Error::NoMmdebstrap(e.to_string())),
         }
         let imported = engine.import(&tarball, &self.reference());
         let _ = std::fs::remove_file(&tarball);
