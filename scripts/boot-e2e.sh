@@ -94,7 +94,8 @@ log="$(tr -d '\r' < "$WORK/serial.log")"
 mkdir -p "$REPO/build/logs" && printf '%s\n' "$log" > "$REPO/build/logs/boot-e2e-serial.log"
 grep -q "$ready" <<<"$log" || fail "the image boots to '$ready'" "$log"
 grep -Eq "init: root filesystem: /dev/(dm-0|root) / ext4 ro" <<<"$log" || fail "root mounted read-only" "$log"
-grep -q "init: /dev/dm-0 is device-mapper target 'root'" <<<"$log" || fail "root is the dm-verity device dm-0" "$log"
+grep -q "init: /dev/dm-0 is device-mapper target 'root'" <<<"$log" && grep -q "EXT4-fs (dm-0): mounted" <<<"$log" \
+    || fail "root is the dm-verity device dm-0" "$log"
 pass "booted to '$ready' in $(( $(date +%s) - start )) s wall, root ro from /dev/dm-0 (verity)"
 grep -q "init: apiserver started" <<<"$log" \
     && grep -q 'init: settings.motd = .*"Welcome to a twoliter development image."' <<<"$log" \
