@@ -85,10 +85,15 @@ pub fn prepare(
     let home = std::env::var("CARGO_HOME")
         .or_else(|_| std::env::var("HOME").map(|h| format!("{h}/.cargo")))
         .unwrap_or_default();
-    let rustflags = format!(
-        "-C target-feature=+crt-static --remap-path-prefix={}=/twoliter/src --remap-path-prefix={home}=/cargo",
-        root.display()
-    );
+    // CARGO_ENCODED_RUSTFLAGS (0x1f-separated) survives spaces in paths and wins over a
+    // user's RUSTFLAGS, which would otherwise drop +crt-static.
+    let rustflags = [
+        "-C".to_string(),
+        "target-feature=+crt-static".to_string(),
+        format!("--remap-path-prefix={}=/twoliter/src", root.display()),
+        format!("--remap-path-prefix={home}=/cargo"),
+    ]
+    .join("\u{1f}");
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             what: "creating the log directory".into(),
@@ -113,13 +118,8 @@ pub fn prepare(
     );
     let status = cargo
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-        .env(
-            format!(
-                "CARGO_TARGET_{}_RUSTFLAGS",
-                target.to_uppercase().replace('-', "_")
-            ),
-            rustflags,
-        )
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)

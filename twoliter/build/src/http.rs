@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-/// Downloads `url` to `dest`. `Ok(false)` when the server answers 404 (the file is not there).
+/// Downloads `url` to `dest`. `Ok(false)` when the server answers 404 or 403 (the file is not
+/// there).
 pub fn download(url: &str, dest: &Path) -> Result<bool, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(15)))
@@ -15,7 +16,8 @@ pub fn download(url: &str, dest: &Path) -> Result<bool, String> {
         .into();
     let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
     let status = response.status();
-    if status.as_u16() == 404 {
+    // S3 and CloudFront answer 403 for objects that do not exist.
+    if matches!(status.as_u16(), 403 | 404) {
         return Ok(false);
     }
     if !status.is_success() {

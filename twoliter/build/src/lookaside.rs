@@ -117,6 +117,7 @@ impl Lookaside {
         }
         let mut looked = vec![self.store.display().to_string()];
         let mut other_sha512 = other_copy(&self.store, name);
+        let mut first_problem = None;
         for source in &self.sources {
             let found = match source {
                 LookasideSource::Dir(dir) => {
@@ -133,20 +134,26 @@ impl Lookaside {
                     self.store_download(&url, &stored, file)
                 }
             };
-            if let Some(result) = found {
-                return result.map(|()| stored).map_err(unavailable);
+            // A bad copy in one source does not end the search; it is reported if no source
+            // has a good one.
+            match found {
+                Some(Ok(())) => return Ok(stored),
+                Some(Err(problem)) => first_problem = first_problem.or(Some(problem)),
+                None => {}
             }
         }
         if self.fetch_upstream {
             looked.push(file.url.clone());
-            if let Some(result) = self.store_download(&file.url, &stored, file) {
-                return result.map(|()| stored).map_err(unavailable);
+            match self.store_download(&file.url, &stored, file) {
+                Some(Ok(())) => return Ok(stored),
+                Some(Err(problem)) => first_problem = first_problem.or(Some(problem)),
+                None => {}
             }
         }
-        Err(unavailable(Problem::Missing {
+        Err(unavailable(first_problem.unwrap_or(Problem::Missing {
             looked,
             other_sha512,
-        }))
+        })))
     }
 
     /// Copies `from` into the store after checking its sha512.
@@ -160,9 +167,9 @@ impl Lookaside {
             });
         }
         let temp = temp_beside(stored)?;
-        std::fs::hard_link(from, &temp)
-            .or_else(|_| std::fs::copy(from, &temp).map(|_| ()))
-            .and_then(|()| std::fs::rename(&temp, stored))
+        // A copy, not a link: rewriting the user's file later must not change the store.
+        std::fs::copy(from, &temp)
+            .and_then(|_| std::fs::rename(&temp, stored))
             .map_err(|e| Problem::Failed(format!("cannot store {}: {e}", stored.display())))
     }
 

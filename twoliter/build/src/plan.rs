@@ -183,7 +183,7 @@ fn build_order(project: &Project, targets: &[String]) -> Result<Vec<String>, Err
         if let Some(start) = path.iter().position(|p| p == name) {
             let mut cycle = path[start..].to_vec();
             cycle.push(name.to_string());
-            return Err(Error::Cycle(cycle.join(" → ")));
+            return Err(Error::Cycle(cycle.join(" -> ")));
         }
         let package = project
             .packages
