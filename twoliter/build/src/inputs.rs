@@ -91,8 +91,8 @@ fn stream(path: &Path, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
     }
 }
 
-/// Every regular file under `dir` as (path relative to `dir`, sha256), sorted; symlinks are
-/// recorded by their target.
+/// Every file under `dir` as (path relative to `dir`, sha256 of its contents), sorted;
+/// symlinks are followed.
 pub fn hash_tree(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     walk(dir, dir, &mut out)?;
@@ -104,20 +104,20 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Re
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        let kind = entry.file_type()?;
+        if is_scratch(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
         let relative = path
             .strip_prefix(base)
             .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
-        if is_scratch(&entry.file_name().to_string_lossy()) {
-            continue;
-        }
+        // Symlinks are followed (what the build sees is the target's content); a dangling one
+        // is an error naming it.
+        let kind = std::fs::metadata(&path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         if kind.is_dir() {
             walk(base, &path, out)?;
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(&path)?;
-            out.push((relative, format!("symlink:{}", target.display())));
         } else {
             out.push((relative, sha256_file(&path)?));
         }

@@ -129,7 +129,8 @@ pub(crate) fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
 }
 
-/// Copies the tree `from` into `to` (created), linking files where possible.
+/// Copies the tree `from` into `to` (created), linking files where possible and following
+/// symlinks (so the copy matches what [`inputs::hash_tree`] hashed).
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -137,15 +138,11 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         if inputs::is_scratch(&entry.file_name().to_string_lossy()) {
             continue;
         }
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_symlink() {
-            let _ = std::fs::remove_file(&target);
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if std::fs::metadata(&source)?.is_dir() {
+            copy_tree(&source, &target)?;
         } else {
-            link_or_copy(&entry.path(), &target)?;
+            link_or_copy(&std::fs::canonicalize(&source)?, &target)?;
         }
     }
     Ok(())

@@ -107,12 +107,33 @@ pub fn build_packages(
     targets: &[String],
     args: &BuildArgs,
 ) -> Result<Built> {
+    if Some(ctx.arch) != twoliter_project::Arch::host() {
+        anyhow::bail!(
+            "building {} packages on this {} machine is not supported yet (no cross builds); build on an {} machine",
+            ctx.arch,
+            std::env::consts::ARCH,
+            ctx.arch
+        );
+    }
     let options = options(ctx, project, args)?;
     let lock = lock_build_dir(&options.build_dir)?;
     // Missing sources stop the build before the SDK or any container is touched.
     twoliter_build::preflight(project, targets, &options)?;
     let engine = args.engine.detect()?;
     let recipe = crate::sdk::recipe(ctx, project)?;
+    if let Some(locked) = project.lock.as_ref().and_then(|lock| lock.sdk.as_ref()) {
+        if locked.digest != recipe.digest() {
+            anyhow::bail!(
+                "Twoliter.lock pins SDK {} (recipe {}), but on this machine the SDK recipe is {} ({}, Debian {}): \
+                 the Debian release or architecture differs\nhelp: run `twoliter sdk build` to build and pin this machine's SDK, or build where the pinned one was made",
+                locked.source,
+                locked.digest,
+                recipe.digest(),
+                recipe.reference(),
+                recipe.suite
+            );
+        }
+    }
     let sdk = match recipe.find(&engine)? {
         Some(image) => image,
         None => {

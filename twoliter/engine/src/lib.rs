@@ -124,7 +124,8 @@ impl Mount {
     }
 }
 
-/// One container run: always `--rm` and `--network=none`.
+/// One container run: always `--rm`, `--network=none` and `--pull=never` (the image must be
+/// local; a build never reaches a registry).
 #[derive(Debug, Clone, Default)]
 pub struct RunSpec {
     /// Image reference.
@@ -252,7 +253,7 @@ impl Engine {
 
     /// The full argument list of `run` for `spec`.
     pub fn run_args(&self, spec: &RunSpec) -> Vec<OsString> {
-        let mut args: Vec<OsString> = ["run", "--rm", "--network=none"]
+        let mut args: Vec<OsString> = ["run", "--rm", "--network=none", "--pull=never"]
             .into_iter()
             .map(OsString::from)
             .collect();
@@ -400,7 +401,7 @@ mod tests {
         let args = shown(&engine.run_args(&spec));
         assert_eq!(
             args,
-            "run --rm --network=none --ulimit nofile=4096:4096 --mount type=bind,source=/src,target=/in,ro \
+            "run --rm --network=none --pull=never --ulimit nofile=4096:4096 --mount type=bind,source=/src,target=/in,ro \
              --mount type=bind,source=/out,target=/out,rw --env A=b --workdir /out sdk:1 true"
         );
     }
