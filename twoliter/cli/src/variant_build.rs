@@ -43,7 +43,26 @@ pub fn run(
         .collect();
     // Packages that the included ones require at runtime join the build as the closure finds
     // them in the variant's kits.
+    // Start from what the last build of this variant learned, so a no-op build plans once.
+    let learned_file = project
+        .root
+        .join("build/state")
+        .join(ctx.arch.name())
+        .join(format!("variant-{name}.packages.json"));
     let mut targets = wanted.clone();
+    let learned: Vec<String> = std::fs::read(&learned_file)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    for package in learned {
+        let known = project
+            .packages
+            .get(&package)
+            .is_some_and(|p| variant.kits.contains(&p.kit));
+        if known && !targets.contains(&package) {
+            targets.push(package);
+        }
+    }
     let version = project.config.release_version.to_string();
     let (input, key, key_file, composed) = loop {
         let built = build_packages(ctx, project, &targets, args)?;
@@ -72,6 +91,7 @@ pub fn run(
             && latest.exists()
             && std::fs::read_to_string(&key_file).is_ok_and(|k| k.trim() == key)
         {
+            remember_targets(&learned_file, &targets)?;
             println!(
                 "{name} is up to date ({:.1}s): {}",
                 started.elapsed().as_secs_f64(),
@@ -95,7 +115,10 @@ pub fn run(
             capabilities: &capabilities(variant, ctx.arch.name()),
         });
         match result {
-            Ok(composed) => break (input, key, key_file, composed),
+            Ok(composed) => {
+                remember_targets(&learned_file, &targets)?;
+                break (input, key, key_file, composed);
+            }
             Err(error) => match kit_package_for(project, variant, &targets, &error) {
                 Some(package) => {
                     tracing::info!("{package} is required at runtime; adding it to the build");
@@ -220,4 +243,13 @@ fn kit_package_for(
     let package = project.packages.get(name)?;
     (variant.kits.contains(&package.kit) && !targets.iter().any(|t| t == name))
         .then(|| name.to_string())
+}
+
+/// Records the packages a variant build needed, for the next build to start from.
+fn remember_targets(file: &std::path::Path, targets: &[String]) -> Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(file, serde_json::to_vec(targets)?)
+        .with_context(|| format!("cannot write {}", file.display()))
 }
