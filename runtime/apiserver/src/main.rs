@@ -43,13 +43,7 @@ fn split(command: &str) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    runtime_logging::init();
     let args = Args::parse();
     let config = Config {
         socket_path: args.socket_path,
