@@ -11,7 +11,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::Path;
 
-use gptman::{GPTPartitionEntry, GPT};
+use gptman::{GPTHeader, GPTPartitionEntry, GPT};
 use uuid::Uuid;
 
 use crate::attrs::GptAttributes;
@@ -204,23 +204,152 @@ impl TablePartition {
     }
 }
 
-fn to_table(gpt: &GPT) -> DiskTable {
+/// One of the two copies of a GPT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GptCopy {
+    /// The primary copy: header in LBA 1, entries from LBA 2.
+    Primary,
+    /// The backup copy: entries before the last LBA, header in the last LBA.
+    Backup,
+}
+
+impl GptCopy {
+    /// `"primary"` or `"backup"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GptCopy::Primary => "primary",
+            GptCopy::Backup => "backup",
+        }
+    }
+}
+
+impl std::fmt::Display for GptCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`inspect_table`] found: the table in use and the health of both copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInspection {
+    /// The table read from [`TableInspection::source`].
+    pub table: DiskTable,
+    /// The copy the table was read from: the primary if it is valid, else the backup (as GRUB
+    /// and the kernel do).
+    pub source: GptCopy,
+    /// Why the primary copy is unusable, if it is.
+    pub primary_problem: Option<String>,
+    /// Why the backup copy is unusable, if it is.
+    pub backup_problem: Option<String>,
+    /// Both copies are valid but describe different tables (e.g. a write was interrupted after
+    /// the backup copy was written). The primary wins; the next write makes them equal again.
+    pub copies_differ: bool,
+}
+
+/// Largest partition entry array accepted when reading, in entries (the spec minimum is 128;
+/// anything much larger is damage, not a real table).
+const MAX_ENTRIES: u32 = 4096;
+
+/// A GPT copy that passed every check: header signature, revision, size and CRC32, its own LBA,
+/// and the CRC32 of its entry array.
+struct RawCopy {
+    sector_size: u64,
+    header: GPTHeader,
+    entries: Vec<GPTPartitionEntry>,
+}
+
+fn read_copy(
+    file: &mut File,
+    sector_size: u64,
+    len: u64,
+    copy: GptCopy,
+) -> std::result::Result<RawCopy, String> {
+    use std::io::Read;
+    let sectors = len / sector_size;
+    if sectors < 2 * GPT_SECTORS + 2 {
+        return Err(format!(
+            "the disk has only {sectors} sectors of {sector_size} bytes, too small for a GPT"
+        ));
+    }
+    let lba = match copy {
+        GptCopy::Primary => 1,
+        GptCopy::Backup => sectors - 1,
+    };
+    file.seek(SeekFrom::Start(lba * sector_size))
+        .map_err(|e| format!("cannot seek to LBA {lba}: {e}"))?;
+    let header = GPTHeader::read_from(file).map_err(|e| match e {
+        gptman::Error::InvalidSignature => format!("no GPT header at LBA {lba}"),
+        e => format!("header at LBA {lba} is invalid: {e}"),
+    })?;
+    if header.primary_lba != lba {
+        return Err(format!(
+            "header at LBA {lba} says it belongs at LBA {}",
+            header.primary_lba
+        ));
+    }
+    if header.size_of_partition_entry != 128 {
+        return Err(format!(
+            "header at LBA {lba} has unsupported entry size {}",
+            header.size_of_partition_entry
+        ));
+    }
+    if header.number_of_partition_entries == 0 || header.number_of_partition_entries > MAX_ENTRIES {
+        return Err(format!(
+            "header at LBA {lba} has an implausible number of entries ({})",
+            header.number_of_partition_entries
+        ));
+    }
+    let array_len = u64::from(header.number_of_partition_entries) * 128;
+    let array_start = header.partition_entry_lba.saturating_mul(sector_size);
+    if header.partition_entry_lba == 0 || array_start.saturating_add(array_len) > len {
+        return Err(format!(
+            "header at LBA {lba} puts its entries outside the disk (LBA {})",
+            header.partition_entry_lba
+        ));
+    }
+    let mut bytes = vec![0u8; array_len as usize];
+    file.seek(SeekFrom::Start(array_start))
+        .and_then(|_| file.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read the entries of the header at LBA {lba}: {e}"))?;
+    let entries = bytes
+        .chunks(128)
+        .map(|mut chunk| GPTPartitionEntry::read_from(&mut chunk))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot decode the entries of the header at LBA {lba}: {e}"))?;
+    let crc = header.generate_partition_entry_array_crc32(&entries);
+    if crc != header.partition_entry_array_crc32 {
+        return Err(format!(
+            "entry array at LBA {} fails its CRC32 (header says {:#010x}, entries give {crc:#010x})",
+            header.partition_entry_lba, header.partition_entry_array_crc32
+        ));
+    }
+    Ok(RawCopy {
+        sector_size,
+        header,
+        entries,
+    })
+}
+
+fn raw_to_table(raw: &RawCopy) -> DiskTable {
+    let header = &raw.header;
     DiskTable {
-        sector_size: gpt.sector_size,
-        disk_guid: from_gpt_bytes(gpt.header.disk_guid),
-        first_usable_lba: gpt.header.first_usable_lba,
-        last_usable_lba: gpt.header.last_usable_lba,
-        backup_lba: if gpt.header.is_primary() {
-            gpt.header.backup_lba
+        sector_size: raw.sector_size,
+        disk_guid: from_gpt_bytes(header.disk_guid),
+        first_usable_lba: header.first_usable_lba,
+        last_usable_lba: header.last_usable_lba,
+        backup_lba: if header.is_primary() {
+            header.backup_lba
         } else {
-            gpt.header.primary_lba
+            header.primary_lba
         },
-        entries: gpt.header.number_of_partition_entries,
-        partitions: gpt
+        entries: header.number_of_partition_entries,
+        partitions: raw
+            .entries
             .iter()
+            .enumerate()
             .filter(|(_, e)| e.is_used())
-            .map(|(number, e)| TablePartition {
-                number,
+            .map(|(i, e)| TablePartition {
+                number: i as u32 + 1,
                 label: e.partition_name.as_str().to_string(),
                 type_guid: from_gpt_bytes(e.partition_type_guid),
                 partition_guid: from_gpt_bytes(e.unique_partition_guid),
@@ -232,15 +361,70 @@ fn to_table(gpt: &GPT) -> DiskTable {
     }
 }
 
-fn read_gpt(file: &mut File, path: &Path) -> Result<GPT> {
-    GPT::find_from(file).map_err(gpt_err("read", path))
+/// Reads and checks both GPT copies; returns the usable one (primary preferred) and the
+/// inspection report.
+fn read_both(file: &mut File, path: &Path) -> Result<(RawCopy, TableInspection)> {
+    let len = file
+        .seek(SeekFrom::End(0))
+        .map_err(io_err("find the size of", path))?;
+    let mut first_problems = None;
+    for sector_size in [SECTOR_SIZE, 4096] {
+        let primary = read_copy(file, sector_size, len, GptCopy::Primary);
+        let backup = read_copy(file, sector_size, len, GptCopy::Backup);
+        let (source, copies_differ) = match (&primary, &backup) {
+            (Ok(p), Ok(b)) => {
+                let differ = p.entries != b.entries
+                    || p.header.disk_guid != b.header.disk_guid
+                    || p.header.first_usable_lba != b.header.first_usable_lba
+                    || p.header.last_usable_lba != b.header.last_usable_lba;
+                (GptCopy::Primary, differ)
+            }
+            (Ok(_), Err(_)) => (GptCopy::Primary, false),
+            (Err(_), Ok(_)) => (GptCopy::Backup, false),
+            (Err(p), Err(b)) => {
+                if first_problems.is_none() {
+                    first_problems = Some((p.clone(), b.clone()));
+                }
+                continue;
+            }
+        };
+        let primary_problem = primary.as_ref().err().cloned();
+        let backup_problem = backup.as_ref().err().cloned();
+        let raw = match (primary, backup) {
+            (Ok(p), _) => p,
+            (Err(_), Ok(b)) => b,
+            (Err(_), Err(_)) => continue,
+        };
+        let inspection = TableInspection {
+            table: raw_to_table(&raw),
+            source,
+            primary_problem,
+            backup_problem,
+            copies_differ,
+        };
+        return Ok((raw, inspection));
+    }
+    let (primary, backup) = first_problems.unwrap_or_default();
+    Err(Error::NoValidGpt {
+        path: path.to_path_buf(),
+        primary,
+        backup,
+    })
+}
+
+/// Reads both GPT copies of an image file or block device and reports which one is used and
+/// what is wrong with the other. A copy is valid when its header passes the signature, revision,
+/// size and CRC32 checks, sits at the LBA it names, and its entry array matches the CRC32 the
+/// header records. 512- and 4096-byte sectors are recognised.
+pub fn inspect_table(path: &Path) -> Result<TableInspection> {
+    let mut file = File::open(path).map_err(io_err("open", path))?;
+    Ok(read_both(&mut file, path)?.1)
 }
 
 /// Reads the partition table of an image file or block device. The primary GPT is used if it is
-/// valid, else the backup; 512- and 4096-byte sectors are recognised.
+/// valid (header and entry array), else the backup; 512- and 4096-byte sectors are recognised.
 pub fn read_table(path: &Path) -> Result<DiskTable> {
-    let mut file = File::open(path).map_err(io_err("open", path))?;
-    Ok(to_table(&read_gpt(&mut file, path)?))
+    Ok(inspect_table(path)?.table)
 }
 
 /// Sets the attribute bits of the given partitions (by 1-based number) on an existing image or
@@ -257,21 +441,25 @@ pub fn set_attributes(path: &Path, updates: &[(u32, GptAttributes)]) -> Result<D
         .write(true)
         .open(path)
         .map_err(io_err("open", path))?;
-    let mut gpt = read_gpt(&mut file, path)?;
-    let entries = gpt.header.number_of_partition_entries;
+    let (mut raw, _) = read_both(&mut file, path)?;
+    let entries = raw.header.number_of_partition_entries;
     for &(number, attrs) in updates {
-        if number == 0 || number > entries || gpt[number].is_unused() {
+        let entry = number
+            .checked_sub(1)
+            .and_then(|i| raw.entries.get_mut(i as usize))
+            .filter(|e| e.is_used());
+        let Some(entry) = entry else {
             return Err(Error::NoSuchPartition {
                 path: path.to_path_buf(),
                 number,
                 entries,
             });
-        }
-        gpt[number].attribute_bits = attrs.bits();
+        };
+        entry.attribute_bits = attrs.bits();
     }
 
-    // The header gptman read may be either copy; derive the other one as gptman does.
-    let read = gpt.header.clone();
+    // The header read may be either copy; derive the other one as gptman does.
+    let read = raw.header.clone();
     let mut other = read.clone();
     other.primary_lba = read.backup_lba;
     other.backup_lba = read.primary_lba;
@@ -285,17 +473,18 @@ pub fn set_attributes(path: &Path, updates: &[(u32, GptAttributes)]) -> Result<D
     } else {
         (other, read)
     };
-    let array: Vec<GPTPartitionEntry> = gpt.iter().map(|(_, e)| e.clone()).collect();
+    // Order matters for crash safety: the backup copy is written and synced before the primary
+    // is touched, so an interruption leaves either the old primary (valid, old state) or the new
+    // backup (valid, new state) behind, never two damaged copies.
     for (header, op) in [
         (&mut backup, "write the backup copy of"),
         (&mut primary, "write the primary copy of"),
     ] {
         header
-            .write_into(&mut file, gpt.sector_size, &array)
+            .write_into(&mut file, raw.sector_size, &raw.entries)
             .map_err(gpt_err(op, path))?;
         file.sync_data().map_err(io_err("sync", path))?;
     }
-    let mut written = gpt;
-    written.header = primary;
-    Ok(to_table(&written))
+    raw.header = primary;
+    Ok(raw_to_table(&raw))
 }

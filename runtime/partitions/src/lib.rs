@@ -8,7 +8,8 @@
 //! * [`attrs`]: the GPT attribute bits used for boot counting (priority, tries left, successful,
 //!   "a boot has ever succeeded") and the bank chooser with GRUB `gptprio.next` semantics;
 //! * [`plan`](mod@plan): the partition planner (split or unified plan, with or without in-place updates);
-//! * [`image`]: writing a plan as a GPT onto an image file, reading a GPT back, and updating
+//! * [`image`]: writing a plan as a GPT onto an image file, reading a GPT back (checking both
+//!   copies, falling back to the backup), and updating
 //!   partition attributes in place (both GPT copies).
 //!
 //! Offsets and sizes in a plan are whole MiB; on disk they are 512-byte sectors
@@ -25,7 +26,10 @@ use std::io;
 use std::path::PathBuf;
 
 pub use attrs::{choose_bank, Bank, BankChoice, GptAttributes};
-pub use image::{read_table, set_attributes, write_image, write_table, DiskTable, TablePartition};
+pub use image::{
+    inspect_table, read_table, set_attributes, write_image, write_table, DiskTable, GptCopy,
+    TableInspection, TablePartition,
+};
 pub use plan::{
     plan, DiskKind, DiskPlan, Layout, PartitionId, PartitionPlan, PlanInput, PlannedPartition,
 };
@@ -121,6 +125,21 @@ pub enum Error {
     InvalidImagePath {
         /// The rejected path.
         path: PathBuf,
+    },
+
+    /// Neither GPT copy of a disk is usable.
+    #[error(
+        "{} has no valid GPT: primary: {primary}; backup: {backup}. Is this the right disk? \
+         `sgdisk -v` shows what is wrong; `sgdisk -e` or a restored image can repair it",
+        path.display()
+    )]
+    NoValidGpt {
+        /// The image or device.
+        path: PathBuf,
+        /// Why the primary copy is unusable.
+        primary: String,
+        /// Why the backup copy is unusable.
+        backup: String,
     },
 
     /// An attribute update named a partition number that is not in use in the table.

@@ -674,3 +674,56 @@ fn read_errors_name_the_file() {
     let err = read_table(&dir.path().join("missing.img")).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");
 }
+
+#[test]
+fn damaged_primary_entry_array_falls_back_to_backup() {
+    use partitions::{inspect_table, GptCopy};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = plan(&input(2, 1, PartitionPlan::Split, true)).unwrap();
+    let img = dir.path().join("os.img");
+    write_image(&layout.os, &img).unwrap();
+    let healthy = inspect_table(&img).unwrap();
+    assert_eq!(healthy.source, GptCopy::Primary);
+    assert_eq!(
+        (healthy.primary_problem, healthy.backup_problem),
+        (None, None)
+    );
+    assert!(!healthy.copies_differ);
+
+    // The primary header is intact but its entry array is not (a torn write of the entries):
+    // the backup is used, and the problem is reported.
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+        f.seek(SeekFrom::Start(2 * 512 + 40)).unwrap();
+        f.write_all(&[0x5a; 8]).unwrap();
+    }
+    let i = inspect_table(&img).unwrap();
+    assert_eq!(i.source, GptCopy::Backup);
+    assert!(
+        i.primary_problem.as_deref().unwrap().contains("CRC32"),
+        "{:?}",
+        i.primary_problem
+    );
+    assert_eq!(i.table, healthy.table);
+    // set_attributes works from the backup and repairs the primary.
+    set_attributes(&img, &[]).unwrap();
+    check_with_tools(&layout.os, &img);
+    assert_eq!(inspect_table(&img).unwrap().source, GptCopy::Primary);
+
+    // Both copies gone: an error naming the disk and both problems.
+    let len = std::fs::metadata(&img).unwrap().len();
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+        for offset in [512, len - 512] {
+            f.seek(SeekFrom::Start(offset)).unwrap();
+            f.write_all(&[0u8; 512]).unwrap();
+        }
+    }
+    let err = read_table(&img).unwrap_err();
+    assert!(matches!(err, Error::NoValidGpt { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("os.img") && msg.contains("primary") && msg.contains("backup"),
+        "{msg}"
+    );
+}
