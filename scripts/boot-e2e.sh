@@ -101,6 +101,11 @@ grep -q "init: apiserver started" <<<"$log" \
     && grep -q 'init: settings.motd = .*"Welcome to a twoliter development image."' <<<"$log" \
     || fail "the runtime services answer on the booted host" "$log"
 pass "storewolf + apiserver run on the booted host; apiclient reads settings"
+grep -q "init: signpost: active bank: A (running root)" <<<"$log" \
+    && grep -q "init: signpost: boot has ever succeeded: true" <<<"$log" \
+    && grep -q "init: signpost: bank A: priority 1, tries left 0, successful" <<<"$log" \
+    || fail "signpost finds the running disk and marks bank A successful" "$log"
+pass "signpost on the booted host: running disk found from dm-0, bank A marked successful"
 
 # Corrupt one byte of the init script inside ROOT-A: verity must stop the boot.
 read -r root_start < <(python3 - "$meta" <<'PY'
