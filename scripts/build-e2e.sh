@@ -109,6 +109,13 @@ grep -q "1 built, 2 cached" <<<"$out" && grep -q "hello-user: built in .*changed
     || fail "only hello-user rebuilt, because its spec changed" "$out"
 pass "comment edit rebuilds only hello-user (changed file hello-user.spec)"
 
+# 5a. A package file named like its external file would be overwritten when staged: refused.
+printf 'local copy\n' > "$P/kits/good-kit/packages/hello/hello.txt"
+if out="$(tl build package hello 2>&1)"; then fail "a staged-name collision is an error" "$out"; fi
+grep -q "are both named \`hello.txt\` in the build's sources" <<<"$out" || fail "the collision names the file" "$out"
+rm "$P/kits/good-kit/packages/hello/hello.txt"
+pass "package file and external file with one name refused before building"
+
 # 5. A changed sha512 is a mismatch against the lookaside's copy.
 other="$(printf 'something else\n' | sha512sum | cut -d' ' -f1)"
 sed -i "s/sha512: .*/sha512: $other/" "$P/kits/good-kit/packages/hello/package.yaml"

@@ -50,6 +50,18 @@ pub enum Error {
     /// External files are missing or wrong; nothing was built.
     #[error("{} external file(s) are not available, so nothing was built:\n  {}\nhelp: put the files into a lookaside directory (`--lookaside-cache <dir>` or TWOLITER_LOOKASIDE_CACHE) in the layout <dir>/<file>/<sha512>/<file>, point it at a lookaside URL, or allow `--fetch-upstream` where the network is reachable", .0.len(), .0.iter().map(|u| u.to_string()).collect::<Vec<_>>().join("\n  "))]
     Unavailable(Vec<Box<lookaside::Unavailable>>),
+    /// Two sources of one package would be staged under the same name.
+    #[error("package {package}: {first} and {second} are both named `{name}` in the build's sources\nhelp: rename one (an external file can get another name with `path:` in package.yaml)")]
+    SourceCollision {
+        /// The package.
+        package: String,
+        /// The clashing name.
+        name: String,
+        /// What had the name first.
+        first: String,
+        /// What wanted it too.
+        second: String,
+    },
     /// cargo failed on first-party sources.
     #[error("{message}{}", if log.is_empty() { String::new() } else { format!("; see {log}") })]
     Cargo {

@@ -128,6 +128,7 @@ pub fn plan(
             }
             own_groups.push(output);
         }
+        check_staged_names(&package, &dir, &external, &own_groups)?;
         let key = inputs.key();
         keys.insert(name.clone(), key.clone());
         let cached = options.cached(&key).join("inputs.json").is_file();
@@ -207,4 +208,61 @@ fn build_order(project: &Project, targets: &[String]) -> Result<Vec<String>, Err
         visit(project, target, &mut Vec::new(), &mut done, &mut order)?;
     }
     Ok(order)
+}
+
+/// Every file a build stages into its sources directory must have its own name: package files,
+/// external files, first-party binaries and directory groups would otherwise overwrite each other.
+fn check_staged_names(
+    package: &Package,
+    dir: &std::path::Path,
+    external: &ExternalPaths,
+    groups: &[GroupOutput],
+) -> Result<(), Error> {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |name: String, what: String| -> Result<(), Error> {
+        match seen.get(&name) {
+            Some(first) => Err(Error::SourceCollision {
+                package: package.manifest.name.clone(),
+                name,
+                first: first.clone(),
+                second: what,
+            }),
+            None => {
+                seen.insert(name, what);
+                Ok(())
+            }
+        }
+    };
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        what: format!("reading package {}", package.manifest.name),
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !crate::inputs::is_scratch(&name) {
+            claim(name, format!("a file of {}", package.dir.display()))?;
+        }
+    }
+    for (name, _) in external.get(&package.manifest.name).into_iter().flatten() {
+        claim(name.clone(), "an external file".into())?;
+    }
+    for group in groups {
+        match group {
+            GroupOutput::Binaries(bins) => {
+                for (bin, _, _) in bins {
+                    claim(bin.clone(), "a first-party binary".into())?;
+                }
+            }
+            GroupOutput::Directory { path, .. } => {
+                let base = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                claim(base, format!("the source group {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }

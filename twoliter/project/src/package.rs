@@ -279,6 +279,21 @@ impl PackageManifest {
                         Some(_) => {}
                     }
                 }
+                // `Release: <n>%{?dist}`: the number before the macro must be package.yaml's.
+                if let Some(have) = tag("Release") {
+                    let number = have.split('%').next().unwrap_or_default().trim();
+                    let want = self.release.to_string();
+                    if !number.is_empty() && number != want {
+                        problems.push(problem(
+                            "release",
+                            "release",
+                            format!(
+                                "spec `{spec_name}` says `Release: {have}` but package.yaml says release {want}"
+                            ),
+                            format!("make them agree: set the spec's `Release: {want}%{{?dist}}` or change package.yaml"),
+                        ));
+                    }
+                }
             }
         }
         spec_shown

@@ -170,6 +170,8 @@ fn cases() -> Vec<Case> {
         case("package name mismatch", vec![package_a("name: aa\nversion: \"1.0\"\n")], vec!["kits/k/packages/a/package.yaml:2:1: name:", "package `aa` lives in directory `a`"]),
         case("spec name mismatch", vec![set("kits/k/packages/a/a.spec", "Name: other\nVersion: 1.0\n")], vec!["kits/k/packages/a/package.yaml:2:1: name:", "spec `a.spec` says `Name: other`"]),
         case("spec version mismatch", vec![set("kits/k/packages/a/a.spec", "Name: a\nVersion: 9.9\n")], vec!["version:", "says `Version: 9.9` but package.yaml says `1.0`"]),
+        case("spec release mismatch", vec![set("kits/k/packages/a/a.spec", "Name: a\nVersion: 1.0\nRelease: 3%{?dist}\n")], vec!["release", "says `Release: 3%{?dist}` but package.yaml says release 1"]),
+        case("duplicate build dependency", vec![set("kits/k/packages/b/package.yaml", format!("{PKG_SCHEMA}name: b\nversion: \"2.0\"\nbuild-dependencies: [a, a]\n"))], vec!["build-dependencies[1]", "`a` is listed twice in build-dependencies"]),
         case("bad rpm version", vec![package_a("name: a\nversion: \"1.0-2\"\n")], vec!["package.yaml:3:1: version:", "`1.0-2` is not an RPM version"]),
         case("package wrong type", vec![package_a("name: a\nversion: \"1.0\"\nrelease: first\n")], vec!["package.yaml:4:10: release:", "invalid type: string \"first\""]),
         case("package unknown key", vec![package_a("name: a\nversion: \"1.0\"\nsources: []\n")], vec!["package.yaml:4:1", "unknown field `sources`"]),
