@@ -10,10 +10,10 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
-BIN_DIR="${BIN_DIR:-${CARGO_TARGET_DIR:-$REPO/target}/debug}"
-TWOLITER="$(cd "$BIN_DIR" && pwd)/twoliter"
-[[ -x "$TWOLITER" ]] || { echo "boot-e2e: missing $TWOLITER (cargo build -p twoliter)" >&2; exit 1; }
+E2E_NAME=boot-e2e
+. "$SCRIPT_DIR/e2e-common.sh"
+need_binaries twoliter
+TWOLITER="$BIN_DIR/twoliter"
 export TWOLITER_CACHE_DIR="${TWOLITER_CACHE_DIR:-/var/tmp/twoliter-e2e-cache}"
 BOOT_TIMEOUT="${BOOT_TIMEOUT:-180}"
 
@@ -21,14 +21,6 @@ WORK="$(mktemp -d /var/tmp/boot-e2e.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
 
-PASSED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-fail() {
-    echo "FAIL: $1" >&2
-    [[ $# -gt 1 ]] && printf '%s\n' "$2" | tail -80 >&2
-    echo "boot-e2e: $PASSED passed, 1 failed" >&2
-    exit 1
-}
 tl() { "$TWOLITER" --project-path "$REPO" "$@"; }
 
 # ---------------------------------------------------------------- build
@@ -146,4 +138,4 @@ grep -q "external file(s) are not available, so nothing was built" <<<"$out" \
     || fail "aws-k8s-1.31 lists every missing source" "$out"
 pass "aws-k8s-1.31 offline: fails in ${ms} ms listing $(grep -c ' is missing;' <<<"$out") missing sources"
 
-echo "boot-e2e: $PASSED passed, 0 failed"
+finish

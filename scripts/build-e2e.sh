@@ -10,10 +10,10 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
-BIN_DIR="${BIN_DIR:-${CARGO_TARGET_DIR:-$REPO/target}/debug}"
-TWOLITER="$(cd "$BIN_DIR" && pwd)/twoliter"
-[[ -x "$TWOLITER" ]] || { echo "build-e2e: missing $TWOLITER (cargo build -p twoliter)" >&2; exit 1; }
+E2E_NAME=build-e2e
+. "$SCRIPT_DIR/e2e-common.sh"
+need_binaries twoliter
+TWOLITER="$BIN_DIR/twoliter"
 CACHE="${TWOLITER_CACHE_DIR:-/var/tmp/twoliter-e2e-cache}"
 
 WORK="$(mktemp -d /tmp/build-e2e.XXXXXX)"
@@ -25,14 +25,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PASSED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-fail() {
-    echo "FAIL: $1" >&2
-    [[ $# -gt 1 ]] && printf '%s\n' "$2" | tail -60 >&2
-    echo "build-e2e: $PASSED passed, 1 failed" >&2
-    exit 1
-}
 
 # ---------------------------------------------------------------- part 1: fixture project
 P="$WORK/project"
@@ -172,4 +164,4 @@ skopeo inspect "oci-archive:$(echo "$REPO"/build/kits/core-kit/core-kit-*-"$arch
     || fail "skopeo inspect reads the core-kit archive"
 pass "skopeo inspect reads the core-kit archive"
 
-echo "build-e2e: $PASSED passed, 0 failed"
+finish

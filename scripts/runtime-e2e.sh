@@ -6,12 +6,9 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FIXTURES="$SCRIPT_DIR/runtime-e2e"
-BIN_DIR="${BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}"
-BIN_DIR="$(cd "$BIN_DIR" && pwd)"
-
-for b in storewolf apiserver apiclient thar-be-settings; do
-    [[ -x "$BIN_DIR/$b" ]] || { echo "runtime-e2e: missing binary $BIN_DIR/$b" >&2; exit 1; }
-done
+E2E_NAME=runtime-e2e
+. "$SCRIPT_DIR/e2e-common.sh"
+need_binaries storewolf apiserver apiclient thar-be-settings
 
 WORK="$(mktemp -d /tmp/runtime-e2e.XXXXXX)"
 APISERVER_PID=""
@@ -38,16 +35,6 @@ while IFS= read -r line; do
     printf '%s\n' "${line//@TEMPLATE_DIR@/$TEMPLATES}"
 done < "$FIXTURES/defaults.toml" > "$DEFAULTS/10-motd.toml"
 
-PASSED=0
-FAILED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-fail() {
-    echo "FAIL: $1" >&2
-    [[ $# -gt 1 ]] && printf '  %s\n' "$2" >&2
-    FAILED=$((FAILED + 1))
-    echo "runtime-e2e: $PASSED passed, $FAILED failed"
-    exit 1
-}
 
 api() { timeout 20 "$BIN_DIR/apiclient" -s "$SOCK" "$@"; }
 
@@ -149,4 +136,4 @@ out="$(api get settings.motd 2>&1)" || fail "get shows from-apply" "$out"
 grep -q '"from-apply"' <<<"$out" || fail "get shows from-apply" "$out"
 pass "apiclient apply renders \"from-apply\""
 
-echo "runtime-e2e: $PASSED passed, $FAILED failed"
+finish
