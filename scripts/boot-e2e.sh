@@ -43,17 +43,8 @@ pass "second build is a no-op (${ms} ms)"
 
 # ---------------------------------------------------------------- boot
 lz4 -d -q "$os_lz4" "$WORK/os.img"
-read -r boot_start boot_size boot_uuid cmdline_file < <(python3 - "$meta" "$WORK" <<'PY'
-import json, sys
-meta = json.load(open(sys.argv[1]))
-disk = meta["disks"][0]
-boot = next(p for p in disk["partitions"] if p["name"] == "BOTTLEROCKET-BOOT-A")
-cmdline = meta["kernel-cmdline"].replace(meta["boot-partuuid-placeholder"], boot["partuuid"].lower())
-path = sys.argv[2] + "/cmdline"
-open(path, "w").write(cmdline)
-print(boot["start-mib"], boot["size-mib"], boot["partuuid"].lower(), path)
-PY
-)
+read -r boot_start boot_size boot_uuid < <(partition_info "$meta" BOTTLEROCKET-BOOT-A)
+cmdline="$(kernel_cmdline "$meta" "$boot_uuid")"
 dd if="$WORK/os.img" of="$WORK/boot.ext4" bs=1M skip="$boot_start" count="$boot_size" status=none
 debugfs -R "dump /vmlinuz $WORK/vmlinuz" "$WORK/boot.ext4" 2>/dev/null
 [[ -s "$WORK/vmlinuz" ]] || fail "vmlinuz is on BOOT-A"
@@ -61,27 +52,11 @@ debugfs -R "cat /grub/grub.cfg" "$WORK/boot.ext4" 2>/dev/null | grep -q 'dm-mod.
     || fail "BOOT-A holds grub/grub.cfg with the verity command line"
 pass "BOOT-A holds vmlinuz and grub.cfg; BOOT-A PARTUUID $boot_uuid"
 
-boot() { # <disk image> <serial log>
-    timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
-        -kernel "$WORK/vmlinuz" -append "$(cat "$cmdline_file")" \
-        -drive "file=$1,format=raw,if=virtio" \
-        -serial "file:$2" -monitor none -display none </dev/null >/dev/null 2>&1 || true
-}
 version="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$meta")"
 ready="metal-dev $version ready"
 
 start=$(date +%s)
-boot "$WORK/os.img" "$WORK/serial.log" &
-qemu_pid=$!
-# The guest keeps a shell on the console after the ready line: stop it once the line is there.
-for _ in $(seq "$BOOT_TIMEOUT"); do
-    grep -q "$ready" "$WORK/serial.log" 2>/dev/null && break
-    kill -0 "$qemu_pid" 2>/dev/null || break
-    sleep 1
-done
-sleep 1
-pkill -f "serial file:$WORK/serial.log" 2>/dev/null || true
-wait "$qemu_pid" 2>/dev/null || true
+qemu_boot "$WORK/os.img" "$WORK/vmlinuz" "$cmdline" "$WORK/serial.log" "$ready"
 log="$(tr -d '\r' < "$WORK/serial.log")"
 mkdir -p "$REPO/build/logs" && printf '%s\n' "$log" > "$REPO/build/logs/boot-e2e-serial.log"
 grep -q "$ready" <<<"$log" || fail "the image boots to '$ready'" "$log"
@@ -100,20 +75,14 @@ grep -q "init: signpost: active bank: A (running root)" <<<"$log" \
 pass "signpost on the booted host: running disk found from dm-0, bank A marked successful"
 
 # Corrupt one byte of the init script inside ROOT-A: verity must stop the boot.
-read -r root_start < <(python3 - "$meta" <<'PY'
-import json, sys
-meta = json.load(open(sys.argv[1]))
-root = next(p for p in meta["disks"][0]["partitions"] if p["name"] == "BOTTLEROCKET-ROOT-A")
-print(root["start-mib"])
-PY
-)
+read -r root_start _ _ < <(partition_info "$meta" BOTTLEROCKET-ROOT-A)
 dd if="$WORK/os.img" of="$WORK/root.ext4" bs=1M skip="$root_start" count=64 status=none
 block="$(debugfs -R "bmap /etc/init.d/rcS 0" "$WORK/root.ext4" 2>/dev/null)"
 [[ "$block" =~ ^[0-9]+$ ]] || fail "found the init script's block in ROOT-A" "$block"
 offset=$(( root_start * 1048576 + block * 4096 + 100 ))
 byte="$(dd if="$WORK/os.img" bs=1 skip="$offset" count=1 status=none | od -An -tu1 | tr -d ' ')"
 printf "$(printf '\\%03o' $(( byte ^ 0xff )))" | dd of="$WORK/os.img" bs=1 seek="$offset" conv=notrunc status=none
-boot "$WORK/os.img" "$WORK/serial-corrupt.log"
+qemu_boot "$WORK/os.img" "$WORK/vmlinuz" "$cmdline" "$WORK/serial-corrupt.log"
 log="$(tr -d '\r' < "$WORK/serial-corrupt.log")"
 printf '%s\n' "$log" > "$REPO/build/logs/boot-e2e-serial-corrupt.log"
 if grep -q "$ready" <<<"$log"; then fail "a flipped byte in ROOT-A stops the boot" "$log"; fi

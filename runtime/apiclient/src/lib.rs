@@ -12,6 +12,8 @@
 //!   it; [`get_settings`] reads settings by prefix; [`read_apply_input`] reads an `apiclient
 //!   apply` input (a file, `-` for stdin, or an `http://`/`https://` URI fetched with
 //!   [`fetch_uri`]) and [`parse_apply_input`] parses the TOML or JSON document.
+//! * [`update`] runs the update actions (`apiclient update check|apply|cancel`) and waits for
+//!   their results.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -20,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+
+pub mod update;
 
 /// Default path of the API socket.
 pub const DEFAULT_SOCKET_PATH: &str = "/run/api.sock";
@@ -96,6 +100,33 @@ pub enum Error {
         /// The argument or document part at fault.
         input: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// Waiting for an update command (or for the server to be free of one) took too long.
+    #[error("timed out after {}s waiting for {waiting_for}", timeout.as_secs())]
+    UpdateTimeout {
+        /// What was awaited.
+        waiting_for: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// An update command finished as failed.
+    #[error(
+        "update command '{cmd_type}' failed (exit status {}): {stderr}",
+        exit_status.map_or_else(|| "none".to_string(), |c| c.to_string())
+    )]
+    UpdateFailed {
+        /// The command type, e.g. `prepare`.
+        cmd_type: String,
+        /// Its exit status, if it exited.
+        exit_status: Option<i64>,
+        /// Its captured standard error.
+        stderr: String,
+    },
+    /// The update state does not allow what was asked.
+    #[error("{reason}")]
+    UpdateState {
+        /// Why.
         reason: String,
     },
 }

@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use apiclient::{
     get_settings, parse_apply_input, read_apply_input, request_ok, set_settings,
-    settings_from_args, Error, DEFAULT_SOCKET_PATH,
+    settings_from_args, update, Error, DEFAULT_SOCKET_PATH,
 };
 use clap::{Parser, Subcommand};
 
@@ -57,6 +58,31 @@ enum Command {
     },
     /// Reboot the host.
     Reboot,
+    /// Check for, apply and cancel OS updates.
+    Update {
+        /// Seconds to wait for each update command (and for a running one to finish).
+        #[arg(long, global = true, default_value_t = update::DEFAULT_UPDATE_TIMEOUT.as_secs())]
+        timeout: u64,
+        #[command(subcommand)]
+        command: UpdateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UpdateCommand {
+    /// Refresh the list of available updates and print the update status.
+    Check,
+    /// Prepare and activate the chosen update, so it boots next.
+    Apply {
+        /// Refresh the list of updates first (otherwise the current status is used).
+        #[arg(long)]
+        check: bool,
+        /// Reboot into the update once it is activated.
+        #[arg(long)]
+        reboot: bool,
+    },
+    /// Deactivate an activated update, so the running version boots next again.
+    Cancel,
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -101,6 +127,28 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Reboot => {
             request_ok(socket, "POST", "/actions/reboot", None)?;
+        }
+        Command::Update { timeout, command } => {
+            let timeout = Duration::from_secs(timeout);
+            match command {
+                UpdateCommand::Check => {
+                    let status = update::update_check(socket, timeout)?;
+                    println!("{}", pretty(&status));
+                }
+                UpdateCommand::Apply { check, reboot } => {
+                    let status = update::update_apply(socket, check, timeout, &mut |line| {
+                        println!("{line}")
+                    })?;
+                    if reboot && status.is_some() {
+                        println!("Rebooting");
+                        request_ok(socket, "POST", "/actions/reboot", None)?;
+                    }
+                }
+                UpdateCommand::Cancel => {
+                    update::update_cancel(socket, timeout)?;
+                    println!("Update deactivated; the running version boots next");
+                }
+            }
         }
     }
     Ok(())

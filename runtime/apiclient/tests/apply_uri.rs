@@ -5,9 +5,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+
+mod common;
+use common::apiclient;
 
 use serde_json::json;
 
@@ -78,35 +79,7 @@ fn api_server(dir: &Path) -> PathBuf {
         max_connections: 16,
         settings_families: None,
     };
-    let server = apiserver::Server::bind(config).unwrap();
-    std::thread::spawn(move || server.serve());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while apiclient::request(&socket, "GET", "/tx/list", None).is_err() {
-        assert!(Instant::now() < deadline, "apiserver did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    socket
-}
-
-/// Runs the `apiclient` binary, with no proxy settings from the environment.
-fn apiclient(socket: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_apiclient"));
-    for var in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg("-s")
-        .arg(socket)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    common::serve(config, None)
 }
 
 #[test]

@@ -33,14 +33,23 @@
 //! | `GET /metadata/{affected-services,setting-generators,templates}?keys=` | metadata `affected-services`, `setting-generator`, `template` by data key |
 //! | `GET /services?names=`, `GET /configuration-files?names=` | data under `services.*`, `configuration-files.*` |
 //! | `POST /actions/reboot` | runs the reboot command; 204 |
-//! | `POST /actions/{refresh-updates,prepare-update,activate-update,deactivate-update}` | 501 for now |
-//! | `GET /updates/status` | 404 "no update status yet" (no refresh has run) |
+//! | `POST /actions/{refresh-updates,prepare-update,activate-update,deactivate-update}` | starts the update command in the background; 204 (see [Updates](#updates)) |
+//! | `GET /updates/status` | the update status; 404 "no update status yet" before the first update command |
 //!
 //! The transaction defaults to `default`. Errors are JSON `{"error": "...", "key": "..."}` (key
 //! when one is at fault): 400 bad query or body (invalid settings name their dotted key), 404
-//! unknown route, 405 wrong method (with `Allow`), 409 key conflicts, 422 nothing to commit, 500
-//! internal errors and failed apply/reboot commands (with `stderr`, the tail of the command's
-//! standard error).
+//! unknown route, 405 wrong method (with `Allow`), 409 key conflicts and update actions not
+//! allowed in the current update state, 422 nothing to commit, 423 update actions and status
+//! while an update command runs, 500 internal errors and failed apply/reboot commands (with
+//! `stderr`, the tail of the command's standard error).
+//!
+//! # Updates
+//!
+//! The update actions drive `updog` with Bottlerocket's `thar-be-updates` state machine
+//! (`Idle` → `Available` → `Staged` → `Ready`), each command on a background thread so the API
+//! keeps serving; a command's failure is reported in the status (`most_recent_command`), not to
+//! the request that started it. The status survives restarts in [`UpdateConfig::status_path`].
+//! See [`UpdateConfig`] and the `updates` module.
 //!
 //! # Apply
 //!
@@ -50,6 +59,9 @@
 #![warn(missing_docs)]
 
 pub mod http;
+mod updates;
+
+pub use updates::{UpdateConfig, DEFAULT_UPDATE_STATUS_PATH, DEFAULT_UPDOG_COMMAND};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufReader, Read, Write};
@@ -68,6 +80,7 @@ use tracing::{debug, info, warn};
 use crate::http::{
     percent_decode, read_request, serialize_body, write_response, ReadError, Request, Response,
 };
+use crate::updates::CommandType;
 
 /// The transaction used when a request names none.
 pub const DEFAULT_TX: &str = "default";
@@ -107,7 +120,7 @@ pub enum Error {
     /// `max_connections` is zero.
     #[error("max_connections must be at least 1")]
     NoConnections,
-    /// A command line (apply or reboot command) is empty.
+    /// A command line (apply, reboot or updog command) is empty.
     #[error("the {which} command is empty")]
     EmptyCommand {
         /// Which command.
@@ -142,6 +155,7 @@ struct State {
     config: Config,
     apply_lock: Mutex<()>,
     cache: Mutex<Option<LiveCache>>,
+    updates: Arc<updates::Updates>,
 }
 
 /// Identifies one live generation: its number and its directory's inode (so a datastore swapped
@@ -237,8 +251,17 @@ pub struct Server {
 
 impl Server {
     /// Opens the datastore and binds the socket (replacing a stale one), with mode 0660 and the
-    /// configured group.
+    /// configured group; updates as in [`UpdateConfig::default`].
     pub fn bind(config: Config) -> Result<Self, Error> {
+        Self::bind_with_updates(config, UpdateConfig::default())
+    }
+
+    /// Like [`Server::bind`], with the update settings `updates`; loads the persisted update
+    /// status, if any.
+    pub fn bind_with_updates(config: Config, updates: UpdateConfig) -> Result<Self, Error> {
+        if updates.updog_command.is_empty() {
+            return Err(Error::EmptyCommand { which: "updog" });
+        }
         if config.apply_command.is_empty() {
             return Err(Error::EmptyCommand { which: "apply" });
         }
@@ -283,6 +306,10 @@ impl Server {
             std::os::unix::fs::chown(path, None, Some(gid)).map_err(sock_err("set group of"))?;
         }
         info!("listening on {}", path.display());
+        let updates = Arc::new(updates::Updates::load(
+            updates,
+            config.os_release_path.clone(),
+        ));
         Ok(Self {
             listener,
             state: Arc::new(State {
@@ -290,6 +317,7 @@ impl Server {
                 config,
                 apply_lock: Mutex::new(()),
                 cache: Mutex::new(None),
+                updates,
             }),
         })
     }
@@ -613,13 +641,19 @@ pub const ROUTES: &[Route] = &[
         get_named_tree(s, q, "configuration-files")
     }),
     r("POST", "/actions/reboot", reboot),
-    r("POST", "/actions/refresh-updates", not_implemented),
-    r("POST", "/actions/prepare-update", not_implemented),
-    r("POST", "/actions/activate-update", not_implemented),
-    r("POST", "/actions/deactivate-update", not_implemented),
-    r("GET", "/updates/status", |_, _| {
-        Err(ApiError::new(404, "no update status yet"))
+    r("POST", "/actions/refresh-updates", |s, q| {
+        update_action(s, q, CommandType::Refresh)
     }),
+    r("POST", "/actions/prepare-update", |s, q| {
+        update_action(s, q, CommandType::Prepare)
+    }),
+    r("POST", "/actions/activate-update", |s, q| {
+        update_action(s, q, CommandType::Activate)
+    }),
+    r("POST", "/actions/deactivate-update", |s, q| {
+        update_action(s, q, CommandType::Deactivate)
+    }),
+    r("GET", "/updates/status", update_status),
 ];
 
 fn route(state: &State, req: &Request) -> Response {
@@ -653,14 +687,16 @@ fn get_os(state: &State, req: &Request) -> ApiResult {
     ))
 }
 
-fn not_implemented(_: &State, req: &Request) -> ApiResult {
-    Err(ApiError::new(
-        501,
-        format!(
-            "{} is not implemented yet; update actions arrive with the updates work",
-            req.path
-        ),
-    ))
+/// Starts an update command (see [`updates`]); 204 once its child is started.
+fn update_action(state: &State, req: &Request, cmd: CommandType) -> ApiResult {
+    Query::parse(&req.query, &[])?;
+    state.updates.start(cmd)?;
+    Ok(Response::no_content())
+}
+
+fn update_status(state: &State, req: &Request) -> ApiResult {
+    Query::parse(&req.query, &[])?;
+    Ok(Response::json(200, state.updates.status()?))
 }
 
 /// Nests pairs and returns the object under root segment `root` (empty object if none).

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use apiserver::{Config, Server};
+use apiserver::{Config, Server, UpdateConfig};
 use clap::Parser;
 
 /// The host API server: HTTP/1.1 on a Unix socket in front of the settings datastore.
@@ -36,6 +36,17 @@ struct Args {
     /// `settings-families`) [default: all families].
     #[arg(long, value_delimiter = ',')]
     settings_families: Option<Vec<String>>,
+    /// The updog command run by the update actions (split on whitespace; extra arguments such
+    /// as `--config` go before the subcommand).
+    #[arg(long, default_value = apiserver::DEFAULT_UPDOG_COMMAND)]
+    updog_command: String,
+    /// Where the update status is kept across restarts (parent directory created as needed).
+    #[arg(long, default_value = apiserver::DEFAULT_UPDATE_STATUS_PATH)]
+    update_status_path: PathBuf,
+    /// The OS disk whose boot banks the update status reports [default: the disk holding the
+    /// running root file system].
+    #[arg(long, env = "SIGNPOST_DISK")]
+    signpost_disk: Option<PathBuf>,
 }
 
 fn split(command: &str) -> Vec<String> {
@@ -55,7 +66,12 @@ fn main() -> ExitCode {
         max_connections: args.max_connections,
         settings_families: args.settings_families,
     };
-    match Server::bind(config).and_then(Server::serve) {
+    let updates = UpdateConfig {
+        updog_command: split(&args.updog_command),
+        status_path: args.update_status_path,
+        signpost_disk: args.signpost_disk,
+    };
+    match Server::bind_with_updates(config, updates).and_then(Server::serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("apiserver: {e}");

@@ -288,14 +288,10 @@ fn os_metadata_services_actions_and_errors() {
     // Actions.
     s.expect("POST", "/actions/reboot", None, 204);
     assert!(s.dir.path().join("rebooted").exists());
-    for action in [
-        "refresh-updates",
-        "prepare-update",
-        "activate-update",
-        "deactivate-update",
-    ] {
-        let body = s.expect("POST", &format!("/actions/{action}"), None, 501);
-        assert!(body["error"].as_str().unwrap().contains("not implemented"));
+    // Update actions other than refresh are state errors before any refresh (more in updates.rs).
+    for action in ["prepare-update", "activate-update", "deactivate-update"] {
+        let body = s.expect("POST", &format!("/actions/{action}"), None, 409);
+        assert!(body["error"].as_str().unwrap().contains("Idle"), "{body}");
     }
     let body = s.expect("GET", "/updates/status", None, 404);
     assert_eq!(body["error"], "no update status yet");

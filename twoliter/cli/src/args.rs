@@ -177,6 +177,11 @@ pub enum BuildCommand {
         /// time of the project's HEAD].
         #[arg(long, value_name = "SECONDS")]
         source_date_epoch: Option<u64>,
+        /// The OS version to build, e.g. the next release for an update repository
+        /// [default: release-version in Twoliter.toml]. Packages are shared between versions;
+        /// only the image is rebuilt.
+        #[arg(long, value_name = "X.Y.Z")]
+        release_version: Option<semver::Version>,
         #[command(flatten)]
         args: BuildArgs,
     },

@@ -69,8 +69,16 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
             variant,
             force,
             source_date_epoch,
+            release_version,
             args,
-        } => crate::variant_build::run(ctx, &project, &variant, force, source_date_epoch, &args),
+        } => {
+            let options = crate::variant_build::VariantOptions {
+                force,
+                source_date_epoch,
+                release_version,
+            };
+            crate::variant_build::run(ctx, &project, &variant, &options, &args)
+        }
     }
 }
 

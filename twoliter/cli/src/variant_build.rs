@@ -17,14 +17,28 @@ const IMAGE_LOGIC_VERSION: &str = "twoliter-variant-1";
 /// The file beside `latest` recording what the latest image was built from.
 const BUILD_KEY_FILE: &str = ".build-key";
 
+/// What `twoliter build variant` was asked for besides the variant and the package options.
+pub struct VariantOptions {
+    /// Rebuild the image even when nothing changed.
+    pub force: bool,
+    /// Timestamp for every file in the images.
+    pub source_date_epoch: Option<u64>,
+    /// The OS version to build instead of the project's release-version.
+    pub release_version: Option<semver::Version>,
+}
+
 pub fn run(
     ctx: &Globals,
     project: &Project,
     name: &str,
-    force: bool,
-    source_date_epoch: Option<u64>,
+    options: &VariantOptions,
     args: &BuildArgs,
 ) -> Result<ExitCode> {
+    let VariantOptions {
+        force,
+        source_date_epoch,
+        ref release_version,
+    } = *options;
     let started = Instant::now();
     let variant = project.variant(name)?;
     if !variant.supported_arches.contains(&ctx.arch) {
@@ -63,7 +77,10 @@ pub fn run(
             targets.push(package);
         }
     }
-    let version = project.config.release_version.to_string();
+    let version = release_version
+        .as_ref()
+        .unwrap_or(&project.config.release_version)
+        .to_string();
     let (input, key, key_file, composed) = loop {
         let built = build_packages(ctx, project, &targets, args)?;
         if !built.report.failures().is_empty() {
@@ -75,7 +92,15 @@ pub fn run(
             .join("work")
             .join(ctx.arch.name())
             .join(format!("variant-{name}"));
-        let input = assembly_input(ctx, project, variant, &work, source_date_epoch, args)?;
+        let input = assembly_input(
+            ctx,
+            project,
+            variant,
+            &work,
+            &version,
+            source_date_epoch,
+            args,
+        )?;
 
         // Whole-build key: every package's key, the resolved variant and the assembly input.
         let mut hasher = Sha256::new();
@@ -196,6 +221,7 @@ fn assembly_input(
     project: &Project,
     variant: &twoliter_project::Variant,
     work: &std::path::Path,
+    version: &str,
     source_date_epoch: Option<u64>,
     args: &BuildArgs,
 ) -> Result<twoliter_image::AssembleInput> {
@@ -205,7 +231,7 @@ fn assembly_input(
         boot: work.join("boot"),
         private: None,
         output_dir: None,
-        release_version: None,
+        release_version: Some(version.to_string()),
         build_id: None,
         os_image_size_gib: None,
         data_image_size_gib: None,

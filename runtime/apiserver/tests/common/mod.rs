@@ -16,8 +16,55 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub datastore: PathBuf,
+    apply_command: String,
     child: Child,
 }
+
+/// Starts the server binary on the files in `dir` (os-release, reboot.sh, the stand-in updog).
+fn spawn_server(dir: &Path, socket: &Path, datastore: &Path, apply_command: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_apiserver"))
+        .arg("--socket-path")
+        .arg(socket)
+        .arg("--datastore-path")
+        .arg(datastore)
+        .arg("--apply-command")
+        .arg(apply_command)
+        .arg("--reboot-command")
+        .arg(dir.join("reboot.sh"))
+        .arg("--os-release-path")
+        .arg(dir.join("os-release"))
+        .arg("--updog-command")
+        .arg(dir.join("updog"))
+        .arg("--update-status-path")
+        .arg(dir.join("status/status.json"))
+        // No Bottlerocket disk here: next-to-boot is judged from the update state.
+        .arg("--signpost-disk")
+        .arg(dir.join("no-disk"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A stand-in for `updog` (see `updates.rs` in the server for the contract): `check-update`
+/// prints two updates (`--all`) or the newest one; `update-image` sleeps for the seconds in the
+/// file `image-delay` next to it (default 1), fails when the file `fail-image` exists; every
+/// call is appended to `updog.log`.
+pub const STAND_IN_UPDOG: &str = r#"here="$(dirname "$0")"
+echo "$*" >> "$here/updog.log"
+u() { printf '{"variant":"aws-k8s-1.31","arch":"x86_64","version":"%s","max_version":"1.4.0","waves":{},"images":{"boot":"b","root":"r","hash":"h"}}' "$1"; }
+for a in "$@"; do last="$a"; done
+case "$*" in
+  *check-update*--all*) printf '[%s,%s]
+' "$(u 1.3.0)" "$(u 1.4.0)" ;;
+  *check-update*) printf '[%s]
+' "$(u 1.4.0)" ;;
+  *update-image*)
+    sleep "$(cat "$here/image-delay" 2>/dev/null || echo 1)"
+    if [ -e "$here/fail-image" ]; then echo "no space left on the inactive bank" >&2; exit 3; fi ;;
+  *update-apply*|*update-revert*) ;;
+  *) echo "unexpected arguments: $*" >&2; exit 64 ;;
+esac"#;
 
 /// Writes an executable shell script.
 pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -54,39 +101,44 @@ impl TestServer {
         )
         .unwrap();
         let apply_command = apply(dir.path());
-        let reboot = script(
+        script(
             dir.path(),
             "reboot.sh",
             "touch \"$(dirname \"$0\")/rebooted\"",
         );
+        script(dir.path(), "updog", STAND_IN_UPDOG);
         let socket = dir.path().join("api.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_apiserver"))
-            .arg("--socket-path")
-            .arg(&socket)
-            .arg("--datastore-path")
-            .arg(&datastore)
-            .arg("--apply-command")
-            .arg(apply_command)
-            .arg("--reboot-command")
-            .arg(&reboot)
-            .arg("--os-release-path")
-            .arg(&os_release)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = spawn_server(dir.path(), &socket, &datastore, &apply_command);
         let server = Self {
             dir,
             socket,
             datastore,
+            apply_command,
             child,
         };
+        server.wait_ready();
+        server
+    }
+
+    /// Kills the server and starts it again with the same files.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_server(
+            self.dir.path(),
+            &self.socket,
+            &self.datastore,
+            &self.apply_command,
+        );
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while apiclient::request(&server.socket, "GET", "/tx/list", None).is_err() {
+        while apiclient::request(&self.socket, "GET", "/tx/list", None).is_err() {
             assert!(Instant::now() < deadline, "apiserver did not start");
             std::thread::sleep(Duration::from_millis(10));
         }
-        server
     }
 
     /// Sends a request; panics only on transport errors.
