@@ -82,6 +82,14 @@ pub enum Command {
     #[command(subcommand)]
     Build(BuildCommand),
 
+    /// Signed TUF update repositories (configured in Infra.toml): create, validate, status,
+    /// refresh.
+    ///
+    /// Example: `twoliter repo create --repo default --variant metal-dev`, then
+    /// `twoliter repo validate --repo default --validate-targets`.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+
     /// Write the JSON Schemas of every manifest kind into `<project>/schemas/`.
     ///
     /// Run it after changing a manifest type; `--check` only reports schemas that are out of date.
@@ -337,4 +345,175 @@ mod tests {
         use clap::CommandFactory;
         super::Args::command().debug_assert();
     }
+}
+
+/// Which repository and configuration.
+#[derive(Debug, clap::Args)]
+pub struct RepoArgs {
+    /// The repository's name in Infra.toml (`[repo.NAME]`).
+    #[arg(long, default_value = "default")]
+    pub repo: String,
+    /// The Infra.toml file [default: `<project>/Infra.toml`].
+    #[arg(long, value_name = "FILE", env = "TWOLITER_INFRA_CONFIG")]
+    pub infra_config_path: Option<PathBuf>,
+}
+
+/// Where to read a repository from (default: the last one `repo create` wrote).
+#[derive(Debug, clap::Args)]
+pub struct RepoLocationArgs {
+    /// A repository directory holding `metadata/` and `targets/` [default:
+    /// `build/repos/<repo>/latest`].
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["metadata_url", "targets_url", "published"])]
+    pub dir: Option<PathBuf>,
+    /// Base URL of the metadata (with --targets-url).
+    #[arg(long, requires = "targets_url")]
+    pub metadata_url: Option<String>,
+    /// Base URL of the targets (with --metadata-url).
+    #[arg(long, requires = "metadata_url")]
+    pub targets_url: Option<String>,
+    /// Use the published location from Infra.toml (`metadata_base_url`, `targets_url`).
+    #[arg(long)]
+    pub published: bool,
+}
+
+/// The kind of key `repo init` generates.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyTypeArg {
+    /// RSA 3072 (rsassa-pss-sha256).
+    Rsa,
+    /// ECDSA P-256.
+    Ecdsa,
+    /// ed25519.
+    Ed25519,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a new signed root role (root.json) for a repository.
+    ///
+    /// Root keys come from --root-key, else Infra.toml's `root_keys`; signing keys (trusted for
+    /// targets, snapshot and timestamp) from --signing-key, else `signing_keys`. A key file that
+    /// does not exist yet is generated there (PEM, mode 0600); with no setting at all, keys are
+    /// generated as `keys/<repo>-root.pem` and `keys/<repo>-signing.pem` next to Infra.toml.
+    /// Refuses to replace an existing root.json without --force. Prints the sha512 for
+    /// `root_role_sha512`.
+    ///
+    /// Example: `twoliter repo init --repo default --key-type ed25519`
+    Init {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Where to write root.json [default: Infra.toml's root_role_path].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Root key PEM files (repeatable).
+        #[arg(long, value_name = "FILE")]
+        root_key: Vec<PathBuf>,
+        /// Signing key PEM files (repeatable).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Vec<PathBuf>,
+        /// The type of keys generated.
+        #[arg(long, value_enum, default_value_t = KeyTypeArg::Rsa)]
+        key_type: KeyTypeArg,
+        /// How many root keys must sign root.json [default: root_key_threshold, else 1].
+        #[arg(long)]
+        threshold: Option<std::num::NonZeroU64>,
+        /// How long the root is valid, e.g. "52 weeks", "2y".
+        #[arg(long, default_value = "52 weeks", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+        /// Replace an existing root.json.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a built variant release to the repository and sign it.
+    ///
+    /// When a repository is already published at Infra.toml's `metadata_base_url`, it is loaded
+    /// (verified with the trusted root) and extended; otherwise a new one is started. Targets:
+    /// the boot/root/hash images, OS and data disk images, migrations and `manifest.json` (the
+    /// new update with deployment waves; older updates' max_version raised). Output:
+    /// `build/repos/<repo>/<version>-<build>/` and `latest`.
+    ///
+    /// Example: `twoliter repo create --repo default --variant metal-dev --release-start-time 2026-12-01T00:00:00Z`
+    #[command(disable_version_flag = true)]
+    Create {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The variant to publish (built with `twoliter build variant`).
+        #[arg(long)]
+        variant: String,
+        /// The version to publish [default: the latest build].
+        #[arg(long)]
+        version: Option<semver::Version>,
+        /// When the first wave starts counting (RFC 3339) [default: now].
+        #[arg(long, value_name = "RFC3339")]
+        release_start_time: Option<String>,
+        /// A waves policy TOML ([[waves]] start_after, fleet_percentage) [default: 1h/1%, 4h/5%,
+        /// 1d/15%, 2d/40%, 4d/60%, 5d/90%, 6d/100%].
+        #[arg(long, value_name = "FILE")]
+        wave_policy: Option<PathBuf>,
+        /// An expiration policy TOML (snapshot_expiration, targets_expiration,
+        /// timestamp_expiration) [default: 2 weeks, 2 weeks, 1 week].
+        #[arg(long, value_name = "FILE")]
+        expiration_policy: Option<PathBuf>,
+        /// Sign with these PEM key files instead of Infra.toml's signing_keys (repeatable).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Vec<PathBuf>,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a repository with the trusted root: signatures, thresholds, versions, expiry.
+    ///
+    /// Example: `twoliter repo validate --repo default --validate-targets`
+    Validate {
+        #[command(flatten)]
+        repo: RepoArgs,
+        #[command(flatten)]
+        location: RepoLocationArgs,
+        /// Also read every target and check its length and sha256.
+        #[arg(long)]
+        validate_targets: bool,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each role's version, expiry, keys, threshold and signatures.
+    ///
+    /// Example: `twoliter repo status --repo default --published --warn-days 3`
+    Status {
+        #[command(flatten)]
+        repo: RepoArgs,
+        #[command(flatten)]
+        location: RepoLocationArgs,
+        /// Warn about roles expiring within this many days.
+        #[arg(long, default_value_t = 7)]
+        warn_days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-sign targets, snapshot and timestamp with new versions and expirations, without
+    /// touching targets. Writes `build/repos/<repo>/refresh-<time>/metadata/` to upload.
+    ///
+    /// Example: `twoliter repo refresh --repo default --published`
+    Refresh {
+        #[command(flatten)]
+        repo: RepoArgs,
+        #[command(flatten)]
+        location: RepoLocationArgs,
+        /// An expiration policy TOML [default: 2 weeks, 2 weeks, 1 week].
+        #[arg(long, value_name = "FILE")]
+        expiration_policy: Option<PathBuf>,
+        /// Sign with these PEM key files instead of Infra.toml's signing_keys (repeatable).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Vec<PathBuf>,
+        /// Load the repository even when its metadata has already expired.
+        #[arg(long)]
+        unsafe_refresh: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

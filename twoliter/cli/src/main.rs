@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod image;
 mod progress;
+mod repo;
 mod sdk;
 mod variant;
 mod variant_build;
@@ -110,6 +111,7 @@ fn run(args: Args) -> Result<ExitCode> {
         Command::Image(command) => image::run(&ctx, command),
         Command::Sdk(command) => sdk::run(&ctx, command),
         Command::Build(command) => build::run(&ctx, command),
+        Command::Repo(command) => repo::run(&ctx, command),
         Command::Schemas { check } => schemas(&ctx, check),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -7,6 +7,7 @@
 pub mod build_id;
 pub mod config;
 pub mod diagnostic;
+pub mod infra;
 pub mod package;
 pub mod parse;
 pub mod project;
@@ -16,6 +17,7 @@ pub mod variant_name;
 
 pub use config::{ExternalKit, LockedImage, Lockfile, Sdk, TwoliterConfig, Vendor};
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use infra::{AwsConfig, Infra, InfraConfig, RepoConfig, SigningKeyConfig};
 pub use package::{ExternalFile, KitManifest, Package, PackageManifest};
 pub use project::{at, closest_name, discover, Kit, Project, ProjectError, UnknownVariant};
 pub use schema::SchemaKind;

@@ -2,6 +2,7 @@
 //! under `schemas/` are what editors validate against; a test fails when they drift.
 
 use crate::config::{Lockfile, TwoliterConfig};
+use crate::infra::InfraConfig;
 use crate::package::{KitManifest, PackageManifest};
 use crate::variant::VariantManifest;
 use std::path::Path;
@@ -19,16 +20,19 @@ pub enum SchemaKind {
     Kit,
     /// `kits/<kit>/packages/<pkg>/package.yaml`.
     Package,
+    /// `Infra.toml`.
+    Infra,
 }
 
 impl SchemaKind {
     /// Every kind.
-    pub const ALL: [SchemaKind; 5] = [
+    pub const ALL: [SchemaKind; 6] = [
         SchemaKind::Twoliter,
         SchemaKind::Lock,
         SchemaKind::Variant,
         SchemaKind::Kit,
         SchemaKind::Package,
+        SchemaKind::Infra,
     ];
 
     /// The schema's file name under `schemas/`.
@@ -39,6 +43,7 @@ impl SchemaKind {
             SchemaKind::Variant => "variant.schema.json",
             SchemaKind::Kit => "kit.schema.json",
             SchemaKind::Package => "package.schema.json",
+            SchemaKind::Infra => "infra.schema.json",
         }
     }
 
@@ -50,6 +55,7 @@ impl SchemaKind {
             SchemaKind::Variant => schemars::schema_for!(VariantManifest),
             SchemaKind::Kit => schemars::schema_for!(KitManifest),
             SchemaKind::Package => schemars::schema_for!(PackageManifest),
+            SchemaKind::Infra => schemars::schema_for!(InfraConfig),
         };
         let mut text =
             serde_json::to_string_pretty(&schema).expect("a JSON Schema always serializes to JSON");

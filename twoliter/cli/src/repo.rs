@@ -1,0 +1,310 @@
+//! `twoliter repo ...`: signed TUF update repositories.
+
+use crate::args::{KeyTypeArg, RepoArgs, RepoCommand, RepoLocationArgs};
+use crate::Globals;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+use twoliter_project::{Infra, SigningKeyConfig};
+use twoliter_repo::{
+    Artifacts, CreateOptions, ExpirationPolicy, InitOptions, KeyType, Location, RefreshOptions,
+    SigningKeys, TrustedRoot,
+};
+use update_metadata::{Timestamp, WavePolicy};
+
+pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
+    let root_dir = ctx.root()?;
+    let repos_dir = root_dir.join("build/repos");
+    match command {
+        RepoCommand::Init {
+            repo,
+            out,
+            root_key,
+            signing_key,
+            key_type,
+            threshold,
+            expires,
+            force,
+            json,
+        } => {
+            let infra = infra(&root_dir, &repo)?;
+            let config = infra
+                .repo(&repo.repo)
+                .map_err(twoliter_repo::Error::from)?
+                .clone();
+            let path = match (out, &config.root_role_path) {
+                (Some(out), _) => out,
+                (None, Some(path)) => infra.resolve(path),
+                (None, None) => anyhow::bail!(
+                    "[repo.{}] in '{}' has no root_role_path; add one (e.g. root_role_path = \"roles/{}.root.json\") or pass --out",
+                    repo.repo,
+                    infra.path.display(),
+                    repo.repo
+                ),
+            };
+            let key_type = match key_type {
+                KeyTypeArg::Rsa => KeyType::Rsa,
+                KeyTypeArg::Ecdsa => KeyType::Ecdsa,
+                KeyTypeArg::Ed25519 => KeyType::Ed25519,
+            };
+            let mut generated = Vec::new();
+            let mut files = |given: Vec<PathBuf>,
+                             setting: Option<&SigningKeyConfig>,
+                             role: &str|
+             -> Result<Vec<PathBuf>> {
+                let paths = if !given.is_empty() {
+                    given
+                } else {
+                    match setting {
+                        Some(SigningKeyConfig::File { path }) => vec![infra.resolve(path)],
+                        Some(other) => anyhow::bail!(
+                            "repo init generates and uses local key files only; {} is not supported here yet",
+                            other.describe()
+                        ),
+                        None => vec![infra.dir().join(format!("keys/{}-{role}.pem", repo.repo))],
+                    }
+                };
+                for path in &paths {
+                    if !path.exists() {
+                        twoliter_repo::generate_key(path, key_type)?;
+                        generated.push(path.clone());
+                    }
+                }
+                Ok(paths)
+            };
+            let root_files = files(root_key, config.root_keys.as_ref(), "root")?;
+            let signing_files = files(signing_key, config.signing_keys.as_ref(), "signing")?;
+            let report = twoliter_repo::init(&InitOptions {
+                path: &path,
+                root_keys: &twoliter_repo::file_keys(&root_files),
+                root_threshold: threshold
+                    .or(config.root_key_threshold)
+                    .unwrap_or(std::num::NonZeroU64::MIN),
+                signing_keys: &twoliter_repo::file_keys(&signing_files),
+                lifetime: expires,
+                now: SystemTime::now(),
+                force,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for key in &generated {
+                    println!("generated key {}", key.display());
+                }
+                println!(
+                    "wrote {} (expires {})\nroot_role_sha512 = \"{}\"",
+                    report.path.display(),
+                    report.expires,
+                    report.sha512
+                );
+            }
+        }
+        RepoCommand::Create {
+            repo,
+            variant,
+            version,
+            release_start_time,
+            wave_policy,
+            expiration_policy,
+            signing_key,
+            json,
+        } => {
+            let infra = infra(&root_dir, &repo)?;
+            let config = infra.repo(&repo.repo).map_err(twoliter_repo::Error::from)?;
+            let root = TrustedRoot::from_infra(&infra, &repo.repo, config)?;
+            let location = Location::from_infra(&infra, &repo.repo, config)?;
+            let keys = keys(&infra, &repo.repo, &signing_key)?;
+            let arch = ctx.arch.to_string();
+            let dir = Artifacts::find_dir(
+                &root_dir.join("build/images"),
+                &variant,
+                &arch,
+                version.as_ref(),
+            )?;
+            let artifacts = Artifacts::load(&dir, &variant, &arch)?;
+            let now = SystemTime::now();
+            let release_start = match release_start_time {
+                Some(text) => {
+                    let time: Timestamp = text
+                        .parse()
+                        .with_context(|| format!("--release-start-time '{text}'"))?;
+                    let seconds = u64::try_from(time.unix_seconds())
+                        .context("--release-start-time is before 1970")?;
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+                }
+                None => now,
+            };
+            let waves = match wave_policy {
+                Some(path) => WavePolicy::from_path(&path)?,
+                None => WavePolicy::default(),
+            };
+            let expirations = expirations(expiration_policy.as_deref())?;
+            let report = twoliter_repo::create(&CreateOptions {
+                repo: &repo.repo,
+                root: &root,
+                location: &location,
+                keys: &keys,
+                artifacts: &artifacts,
+                output_root: &repos_dir,
+                release_start,
+                waves: &waves,
+                expirations: &expirations,
+                now,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} {} {} of {variant} ({arch}) into {} ({} targets, {} new; metadata version {})",
+                    if report.extended { "extended" } else { "created" },
+                    repo.repo,
+                    report.version,
+                    report.dir.display(),
+                    report.total_targets,
+                    report.added_targets.len(),
+                    report.versions.targets
+                );
+            }
+        }
+        RepoCommand::Validate {
+            repo,
+            location,
+            validate_targets,
+            json,
+        } => {
+            let (root, location) = root_and_location(&root_dir, &repos_dir, &repo, &location)?;
+            let report = twoliter_repo::validate(&root, &location, validate_targets)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "valid: {} ({} targets{}; targets version {})",
+                    report.metadata_url,
+                    report.targets,
+                    if validate_targets {
+                        format!(", {} verified", report.targets_verified)
+                    } else {
+                        String::new()
+                    },
+                    report.versions.targets
+                );
+            }
+        }
+        RepoCommand::Status {
+            repo,
+            location,
+            warn_days,
+            json,
+        } => {
+            let (root, location) = root_and_location(&root_dir, &repos_dir, &repo, &location)?;
+            let report = twoliter_repo::status(&root, &location, warn_days, SystemTime::now())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{} ({} targets)", report.metadata_url, report.targets);
+                println!(
+                    "{:<10} {:>12} {:<22} {:>9} {:>10}  keys",
+                    "ROLE", "VERSION", "EXPIRES", "DAYS LEFT", "SIGNED"
+                );
+                for role in &report.roles {
+                    println!(
+                        "{:<10} {:>12} {:<22} {:>9} {:>10}  {}",
+                        role.role,
+                        role.version,
+                        role.expires,
+                        role.expires_in_days,
+                        format!("{}/{}", role.signatures, role.threshold),
+                        role.keys
+                            .iter()
+                            .map(|k| &k[..k.len().min(12)])
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                }
+                for warning in &report.warnings {
+                    eprintln!("warning: {warning}");
+                }
+            }
+        }
+        RepoCommand::Refresh {
+            repo,
+            location,
+            expiration_policy,
+            signing_key,
+            unsafe_refresh,
+            json,
+        } => {
+            let infra = infra(&root_dir, &repo)?;
+            let (root, location) = root_and_location(&root_dir, &repos_dir, &repo, &location)?;
+            let keys = keys(&infra, &repo.repo, &signing_key)?;
+            let expirations = expirations(expiration_policy.as_deref())?;
+            let report = twoliter_repo::refresh(&RefreshOptions {
+                repo: &repo.repo,
+                root: &root,
+                location: &location,
+                keys: &keys,
+                output_root: &repos_dir,
+                expirations: &expirations,
+                now: SystemTime::now(),
+                unsafe_refresh,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "refreshed {}: new metadata in {} (targets/snapshot/timestamp version {}/{}/{}); upload metadata/ over the published metadata",
+                    repo.repo,
+                    report.dir.join("metadata").display(),
+                    report.versions.targets,
+                    report.versions.snapshot,
+                    report.versions.timestamp
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn infra(root_dir: &Path, repo: &RepoArgs) -> Result<Infra> {
+    let path = repo
+        .infra_config_path
+        .clone()
+        .unwrap_or_else(|| root_dir.join("Infra.toml"));
+    Ok(Infra::load(&path).map_err(twoliter_repo::Error::from)?)
+}
+
+fn keys(infra: &Infra, repo: &str, files: &[PathBuf]) -> Result<SigningKeys> {
+    if files.is_empty() {
+        Ok(twoliter_repo::signing_keys(infra, repo)?)
+    } else {
+        Ok(twoliter_repo::file_keys(files))
+    }
+}
+
+fn expirations(path: Option<&Path>) -> Result<ExpirationPolicy> {
+    Ok(match path {
+        Some(path) => ExpirationPolicy::from_path(path)?,
+        None => ExpirationPolicy::default(),
+    })
+}
+
+fn root_and_location(
+    root_dir: &Path,
+    repos_dir: &Path,
+    repo: &RepoArgs,
+    args: &RepoLocationArgs,
+) -> Result<(TrustedRoot, Location)> {
+    let infra = infra(root_dir, repo)?;
+    let config = infra.repo(&repo.repo).map_err(twoliter_repo::Error::from)?;
+    let root = TrustedRoot::from_infra(&infra, &repo.repo, config)?;
+    let location = match (&args.dir, &args.metadata_url, &args.targets_url) {
+        (Some(dir), _, _) => Location::from_dir(dir)?,
+        (None, Some(metadata), Some(targets)) => Location::from_urls(metadata, targets)?,
+        _ if args.published => Location::from_infra(&infra, &repo.repo, config)?,
+        _ => Location::from_dir(&repos_dir.join(&repo.repo).join("latest")).with_context(
+            || format!("no repository built yet for '{}'; run `twoliter repo create` or pass --dir/--published", repo.repo),
+        )?,
+    };
+    Ok((root, location))
+}

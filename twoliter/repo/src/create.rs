@@ -1,0 +1,316 @@
+//! `repo create`: add a variant's release to a repository, extending the published one.
+
+use crate::artifacts::Artifacts;
+use crate::error::{chain, io_err, Error, Result};
+use crate::keys::{check_keys, SigningKeys};
+use crate::load::{block_on, exists, load, Location, TrustedRoot};
+use crate::output::{place_file, Output};
+use crate::policy::ExpirationPolicy;
+use crate::sign::{next_version, sign_and_write, Versions};
+use futures::StreamExt;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use tough::editor::RepositoryEditor;
+use tough::schema::{Hashes, RoleType, Target};
+use tough::{ExpirationEnforcement, TargetName};
+use update_metadata::{AddUpdateOptions, Images, Manifest, Update, WavePolicy};
+
+/// What to publish and how.
+#[derive(Debug)]
+pub struct CreateOptions<'a> {
+    /// The repository name (for messages and the output directory).
+    pub repo: &'a str,
+    /// The trusted root role.
+    pub root: &'a TrustedRoot,
+    /// Where the repository is published; extended when it exists there.
+    pub location: &'a Location,
+    /// The keys that sign targets, snapshot and timestamp.
+    pub keys: &'a SigningKeys,
+    /// The variant's built images.
+    pub artifacts: &'a Artifacts,
+    /// Where repositories are written (`<project>/build/repos`).
+    pub output_root: &'a Path,
+    /// When the first wave is measured from.
+    pub release_start: SystemTime,
+    /// The deployment waves.
+    pub waves: &'a WavePolicy,
+    /// Metadata lifetimes.
+    pub expirations: &'a ExpirationPolicy,
+    /// The signing time (metadata versions and expirations start here).
+    pub now: SystemTime,
+}
+
+/// What `repo create` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateReport {
+    /// The repository directory written (`metadata/`, `targets/`, `root.json`).
+    pub dir: PathBuf,
+    /// The OS version published.
+    pub version: String,
+    /// Whether an existing repository was extended (false: a new one was started).
+    pub extended: bool,
+    /// Targets added or replaced by this release.
+    pub added_targets: Vec<String>,
+    /// Every target in the repository.
+    pub total_targets: usize,
+    /// The new metadata versions.
+    pub versions: Versions,
+}
+
+const MAX_MANIFEST: usize = 64 * 1024 * 1024;
+
+/// Adds the release to the repository and writes the signed result under
+/// `<output_root>/<repo>/<version>-<build>/`, pointing `latest` at it.
+///
+/// # Errors
+/// Any [`Error`]: bad keys (checked first), a published repository that does not verify,
+/// a version already in `manifest.json`, missing artifacts, I/O. Nothing is left under the
+/// final directory name on failure.
+pub fn create(options: &CreateOptions<'_>) -> Result<CreateReport> {
+    block_on(create_async(options))?
+}
+
+async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
+    let root = options.root.parse()?;
+    check_keys(
+        options.keys,
+        &root.signed,
+        &[RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp],
+    )
+    .await?;
+    let artifacts = options.artifacts;
+    let existing = if exists(options.location).await? {
+        Some(load(options.root, options.location, ExpirationEnforcement::Safe).await?)
+    } else {
+        None
+    };
+
+    // manifest.json: the published one extended with this release.
+    let mut manifest = match &existing {
+        Some(repo) => read_manifest(repo).await?.unwrap_or_default(),
+        None => Manifest::default(),
+    };
+    let previous = manifest
+        .newest_version(&artifacts.variant, &artifacts.arch)
+        .cloned();
+    let mut update = Update::new(
+        artifacts.variant.as_str(),
+        artifacts.arch.as_str(),
+        artifacts.version.clone(),
+        Images {
+            boot: artifacts.boot.name.clone(),
+            root: artifacts.root.name.clone(),
+            hash: artifacts.hash.name.clone(),
+        },
+    );
+    update.waves = options
+        .waves
+        .waves_for(options.release_start)
+        .map_err(|e| Error::Manifest(Box::new(e)))?;
+    manifest
+        .add_update(update, AddUpdateOptions::default())
+        .map_err(|e| Error::Manifest(Box::new(e)))?;
+    if let Some(previous) = previous.filter(|p| *p < artifacts.version) {
+        if !artifacts.migrations.is_empty() {
+            let names = artifacts
+                .migrations
+                .iter()
+                .map(|m| m.name.clone())
+                .collect();
+            manifest
+                .set_migrations(previous, artifacts.version.clone(), names)
+                .map_err(|e| Error::Manifest(Box::new(e)))?;
+        }
+    }
+
+    let output = Output::start(options.output_root, options.repo, &artifacts.release_name())?;
+    let manifest_path = output.staging().join("manifest.json");
+    manifest
+        .write(&manifest_path)
+        .map_err(|e| Error::Manifest(Box::new(e)))?;
+    let root_path = output.dir().join("root.json");
+    std::fs::write(&root_path, &options.root.bytes).map_err(io_err("write", &root_path))?;
+
+    // Hash the new targets in parallel.
+    let mut new_files: Vec<(String, PathBuf)> = artifacts
+        .files()
+        .map(|file| (file.name.clone(), file.path.clone()))
+        .collect();
+    new_files.push(("manifest.json".to_string(), manifest_path));
+    let hashed: Vec<(String, PathBuf, Target)> = new_files
+        .into_par_iter()
+        .map(|(name, path)| {
+            let target = hash_target(&path)?;
+            Ok((name, path, target))
+        })
+        .collect::<Result<_>>()?;
+
+    let mut editor = match existing {
+        Some(ref repo) => RepositoryEditor::from_repo(&root_path, repo.clone()).await,
+        None => RepositoryEditor::new(&root_path).await,
+    }
+    .map_err(|e| Error::Tuf {
+        action: "start editing the repository".into(),
+        reason: chain(&e),
+    })?;
+    for (name, _, target) in &hashed {
+        editor
+            .add_target(name.as_str(), target.clone())
+            .map_err(|e| Error::Target {
+                target: name.clone(),
+                reason: chain(&e),
+            })?;
+    }
+    let previous_versions = existing.as_ref().map(Versions::of);
+    let versions = Versions {
+        targets: next_version(previous_versions.map(|v| v.targets), options.now),
+        snapshot: next_version(previous_versions.map(|v| v.snapshot), options.now),
+        timestamp: next_version(previous_versions.map(|v| v.timestamp), options.now),
+    };
+    sign_and_write(
+        editor,
+        options.repo,
+        options.keys,
+        versions,
+        options.expirations,
+        options.now,
+        &output.dir().join("metadata"),
+    )
+    .await?;
+
+    // Targets: the new files, then every earlier one not replaced.
+    let consistent = root.signed.consistent_snapshot;
+    let targets_dir = output.dir().join("targets");
+    std::fs::create_dir_all(&targets_dir).map_err(io_err("create directory", &targets_dir))?;
+    let file_name = |name: &str, target: &Target| {
+        if consistent {
+            format!("{}.{name}", hex::encode(&target.hashes.sha256))
+        } else {
+            name.to_string()
+        }
+    };
+    let added: Vec<String> = hashed.iter().map(|(name, _, _)| name.clone()).collect();
+    hashed.par_iter().try_for_each(|(name, path, target)| {
+        place_file(path, &targets_dir.join(file_name(name, target)))
+    })?;
+    let mut total = hashed.len();
+    if let Some(repo) = &existing {
+        for (name, target) in repo.all_targets() {
+            if added.iter().any(|a| a == name.raw()) {
+                continue;
+            }
+            let dest = targets_dir.join(file_name(name.raw(), target));
+            copy_existing_target(
+                repo,
+                options.location,
+                name,
+                &file_name(name.raw(), target),
+                &dest,
+            )
+            .await?;
+            total += 1;
+        }
+    }
+    let dir = output.finish(true)?;
+    Ok(CreateReport {
+        dir,
+        version: artifacts.version.to_string(),
+        extended: previous_versions.is_some(),
+        added_targets: added,
+        total_targets: total,
+        versions,
+    })
+}
+
+/// Reads the published `manifest.json`, if the repository has one.
+async fn read_manifest(repo: &tough::Repository) -> Result<Option<Manifest>> {
+    let name = TargetName::new("manifest.json").map_err(|e| Error::Target {
+        target: "manifest.json".into(),
+        reason: chain(&e),
+    })?;
+    let fail = |reason: String| Error::Target {
+        target: "manifest.json".into(),
+        reason,
+    };
+    let Some(mut stream) = repo.read_target(&name).await.map_err(|e| fail(chain(&e)))? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(|e| fail(chain(&e)))?);
+        if bytes.len() > MAX_MANIFEST {
+            return Err(fail(format!("larger than {MAX_MANIFEST} bytes")));
+        }
+    }
+    Manifest::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Manifest(Box::new(e)))
+}
+
+/// Puts an already published target into the new repository: a hard link (or copy) when it is
+/// on the local file system, else a verified download.
+async fn copy_existing_target(
+    repo: &tough::Repository,
+    location: &Location,
+    name: &TargetName,
+    file_name: &str,
+    dest: &Path,
+) -> Result<()> {
+    if location.targets_url.scheme() == "file" {
+        if let Ok(dir) = location.targets_url.to_file_path() {
+            let source = dir.join(file_name);
+            return place_file(&source, dest).map_err(|e| Error::Target {
+                target: name.raw().to_string(),
+                reason: format!(
+                    "the published repository lists it but {} cannot be used: {e}",
+                    source.display()
+                ),
+            });
+        }
+    }
+    let fail = |reason: String| Error::Target {
+        target: name.raw().to_string(),
+        reason,
+    };
+    let mut stream = repo
+        .read_target(name)
+        .await
+        .map_err(|e| fail(chain(&e)))?
+        .ok_or_else(|| fail("listed but not readable".into()))?;
+    let mut file = std::fs::File::create(dest).map_err(io_err("create", dest))?;
+    while let Some(chunk) = stream.next().await {
+        file.write_all(&chunk.map_err(|e| fail(chain(&e)))?)
+            .map_err(io_err("write", dest))?;
+    }
+    Ok(())
+}
+
+/// The TUF target entry of a file: its length and sha256.
+pub(crate) fn hash_target(path: &Path) -> Result<Target> {
+    let mut file = std::fs::File::open(path).map_err(io_err("open", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut length = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io_err("read", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        length += n as u64;
+    }
+    Ok(Target {
+        length,
+        hashes: Hashes {
+            sha256: hasher.finalize().to_vec().into(),
+            _extra: HashMap::new(),
+        },
+        custom: HashMap::new(),
+        _extra: HashMap::new(),
+    })
+}

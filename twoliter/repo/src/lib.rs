@@ -1,0 +1,39 @@
+//! Signed TUF update repositories for Bottlerocket-style hosts (DESIGN §3).
+//!
+//! * [`create()`]: add a variant's release (images, disks, migrations and `manifest.json`) to a
+//!   repository, extending the published one when it exists;
+//! * [`refresh()`]: re-sign targets, snapshot and timestamp with new versions and expirations;
+//! * [`init()`]: a new signed root role, with [`generate_key`] for local keys;
+//! * [`validate()`] and [`status()`]: check a repository with the trusted root, optionally every
+//!   target, and report each role's version, expiry, keys and signatures.
+//!
+//! Keys come from `Infra.toml` ([`twoliter_project::Infra`]) or PEM files; key material is
+//! never printed or logged.
+
+#![warn(missing_docs)]
+
+mod artifacts;
+mod create;
+pub mod error;
+mod init;
+mod inspect;
+mod keys;
+mod load;
+mod output;
+mod policy;
+mod refresh;
+mod sign;
+mod transport;
+
+pub use artifacts::{ArtifactFile, Artifacts};
+pub use create::{create, CreateOptions, CreateReport};
+pub use error::{Error, Result};
+pub use init::{generate_key, init, InitOptions, InitReport, KeyType};
+pub use inspect::{status, validate, RoleStatus, StatusReport, ValidateReport};
+pub use keys::{
+    check_keys, file_keys, key_source, parse_pem, signing_keys, PemKeySource, SigningKeys,
+};
+pub use load::{Location, TrustedRoot};
+pub use policy::ExpirationPolicy;
+pub use refresh::{refresh, RefreshOptions, RefreshReport};
+pub use sign::Versions;

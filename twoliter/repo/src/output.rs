@@ -1,0 +1,84 @@
+//! Writing a repository directory atomically: everything goes into a hidden temporary directory
+//! next to the final one, which is renamed into place only when complete.
+
+use crate::error::{io_err, Result};
+use std::path::{Path, PathBuf};
+
+/// A repository directory being written.
+#[derive(Debug)]
+pub(crate) struct Output {
+    temp: tempfile::TempDir,
+    staging: tempfile::TempDir,
+    parent: PathBuf,
+    name: String,
+}
+
+impl Output {
+    /// Starts `<output_root>/<repo>/<name>`.
+    pub(crate) fn start(output_root: &Path, repo: &str, name: &str) -> Result<Self> {
+        let parent = output_root.join(repo);
+        std::fs::create_dir_all(&parent).map_err(io_err("create directory", &parent))?;
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".tmp-{name}-"))
+            .tempdir_in(&parent)
+            .map_err(io_err("create a temporary directory in", &parent))?;
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".staging-{name}-"))
+            .tempdir_in(&parent)
+            .map_err(io_err("create a temporary directory in", &parent))?;
+        Ok(Self {
+            temp,
+            staging,
+            parent,
+            name: name.to_string(),
+        })
+    }
+
+    /// The directory being filled (renamed to the final name by [`Output::finish`]).
+    pub(crate) fn dir(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Scratch space for generated inputs (removed at the end).
+    pub(crate) fn staging(&self) -> &Path {
+        self.staging.path()
+    }
+
+    /// Moves the finished directory to its final name, replacing an earlier one, and points
+    /// `latest` at it when `latest` is true. Returns the final path.
+    pub(crate) fn finish(self, latest: bool) -> Result<PathBuf> {
+        let final_dir = self.parent.join(&self.name);
+        let temp = self.temp.keep();
+        if final_dir.exists() {
+            let old = self
+                .parent
+                .join(format!(".old-{}-{}", self.name, std::process::id()));
+            std::fs::rename(&final_dir, &old).map_err(io_err("move aside", &final_dir))?;
+            std::fs::rename(&temp, &final_dir).map_err(io_err("rename into place", &temp))?;
+            std::fs::remove_dir_all(&old).map_err(io_err("remove", &old))?;
+        } else {
+            std::fs::rename(&temp, &final_dir).map_err(io_err("rename into place", &temp))?;
+        }
+        if !latest {
+            return Ok(final_dir);
+        }
+        let latest = self.parent.join("latest");
+        let link = self.parent.join(format!(".latest-{}", std::process::id()));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&self.name, &link).map_err(io_err("create symlink", &link))?;
+        std::fs::rename(&link, &latest).map_err(io_err("replace", &latest))?;
+        Ok(final_dir)
+    }
+}
+
+/// Puts `source` at `dest`: a hard link when both are on one file system, else a copy.
+pub(crate) fn place_file(source: &Path, dest: &Path) -> Result<()> {
+    // Follow symlinks so the link points at the data, not at a relative link.
+    let real = source.canonicalize().map_err(io_err("find", source))?;
+    if std::fs::hard_link(&real, dest).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(&real, dest)
+        .map(|_| ())
+        .map_err(io_err("copy into the repository", source))
+}

@@ -1,0 +1,87 @@
+//! Versions, expirations and signing shared by `create` and `refresh`.
+
+use crate::error::{chain, Error, Result};
+use crate::keys::SigningKeys;
+use crate::policy::ExpirationPolicy;
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tough::editor::RepositoryEditor;
+
+/// Metadata versions of the three roles `create` and `refresh` sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Versions {
+    /// `targets.json`.
+    pub targets: u64,
+    /// `snapshot.json`.
+    pub snapshot: u64,
+    /// `timestamp.json`.
+    pub timestamp: u64,
+}
+
+impl Versions {
+    /// The versions of a loaded repository.
+    pub(crate) fn of(repo: &tough::Repository) -> Self {
+        Self {
+            targets: repo.targets().signed.version.get(),
+            snapshot: repo.snapshot().signed.version.get(),
+            timestamp: repo.timestamp().signed.version.get(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (0 for times before it).
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |duration| duration.as_secs())
+}
+
+/// The next version of a role: the clock (Unix seconds), but always above the previous one.
+pub(crate) fn next_version(previous: Option<u64>, now: SystemTime) -> u64 {
+    let clock = unix_seconds(now).max(1);
+    match previous {
+        Some(previous) => clock.max(previous.saturating_add(1)),
+        None => clock,
+    }
+}
+
+/// `now + lifetime`, in whole seconds (python-tuf rejects fractional seconds).
+pub(crate) fn expiry(now: SystemTime, lifetime: Duration) -> Result<jiff::Timestamp> {
+    let seconds = unix_seconds(now).saturating_add(lifetime.as_secs());
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .ok_or_else(|| Error::Tuf {
+            action: "compute an expiration time".into(),
+            reason: format!("{lifetime:?} from now is beyond the year 9999"),
+        })
+}
+
+/// Sets versions and expirations, signs targets, snapshot and timestamp, and writes the
+/// metadata (consistent-snapshot names when the root asks for them) into `metadata_dir`.
+pub(crate) async fn sign_and_write(
+    mut editor: RepositoryEditor,
+    repo: &str,
+    keys: &SigningKeys,
+    versions: Versions,
+    expirations: &ExpirationPolicy,
+    now: SystemTime,
+    metadata_dir: &Path,
+) -> Result<()> {
+    let version = |v: u64| std::num::NonZeroU64::new(v).unwrap_or(std::num::NonZeroU64::MIN);
+    let fail = |e: tough::error::Error| Error::Sign {
+        repo: repo.to_string(),
+        reason: chain(&e),
+    };
+    editor
+        .targets_version(version(versions.targets))
+        .map_err(fail)?
+        .targets_expires(expiry(now, expirations.targets_expiration)?)
+        .map_err(fail)?
+        .snapshot_version(version(versions.snapshot))
+        .snapshot_expires(expiry(now, expirations.snapshot_expiration)?)
+        .timestamp_version(version(versions.timestamp))
+        .timestamp_expires(expiry(now, expirations.timestamp_expiration)?);
+    let signed = editor.sign(&keys.sources).await.map_err(fail)?;
+    signed.write(metadata_dir).await.map_err(fail)
+}
