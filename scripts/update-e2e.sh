@@ -142,7 +142,7 @@ if out="$(api raw -u /updates/status 2>&1)"; then fail "status is locked while u
 grep -q 423 <<<"$out" || fail "status is 423 while updog writes" "$out"
 if out="$(api raw -m POST -u /actions/refresh-updates 2>&1)"; then fail "actions are locked while updog writes" "$out"; fi
 grep -q 423 <<<"$out" || fail "refresh is 423 while updog writes" "$out"
-api get settings.motd | grep -q 'update e2e' || fail "settings still answer while updog writes"
+out="$(api get settings.motd 2>&1)" && grep -q 'update e2e' <<<"$out" || fail "settings still answer while updog writes" "$out"
 pass "prepare-update: 423 on status and actions while updog downloads, settings still served"
 
 for _ in $(seq 600); do

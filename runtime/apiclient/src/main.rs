@@ -97,7 +97,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
             let value = get_settings(socket, &args)?;
-            println!("{}", pretty(&value));
+            print_line(pretty(&value));
         }
         Command::Set { settings, json } => {
             let value = match json {
@@ -133,20 +133,19 @@ fn run(cli: Cli) -> Result<(), Error> {
             match command {
                 UpdateCommand::Check => {
                     let status = update::update_check(socket, timeout)?;
-                    println!("{}", pretty(&status));
+                    print_line(pretty(&status));
                 }
                 UpdateCommand::Apply { check, reboot } => {
-                    let status = update::update_apply(socket, check, timeout, &mut |line| {
-                        println!("{line}")
-                    })?;
+                    let status =
+                        update::update_apply(socket, check, timeout, &mut |line| print_line(line))?;
                     if reboot && status.is_some() {
-                        println!("Rebooting");
+                        print_line("Rebooting");
                         request_ok(socket, "POST", "/actions/reboot", None)?;
                     }
                 }
                 UpdateCommand::Cancel => {
                     update::update_cancel(socket, timeout)?;
-                    println!("Update deactivated; the running version boots next");
+                    print_line("Update deactivated; the running version boots next");
                 }
             }
         }
@@ -164,8 +163,21 @@ fn print_body(body: &str) {
         return;
     }
     match serde_json::from_str::<serde_json::Value>(body) {
-        Ok(v) => println!("{}", pretty(&v)),
-        Err(_) => println!("{body}"),
+        Ok(v) => print_line(pretty(&v)),
+        Err(_) => print_line(body),
+    }
+}
+
+/// Prints a line on stdout. A reader that went away (`apiclient get | head -1`) ends the program
+/// quietly instead of with a panic.
+fn print_line(line: impl std::fmt::Display) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("apiclient: cannot write to stdout: {e}");
+        std::process::exit(1);
     }
 }
 

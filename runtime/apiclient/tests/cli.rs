@@ -218,3 +218,27 @@ fn errors_print_status_and_exit_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to connect"));
 }
+
+/// A reader that stops early (`apiclient get | head -1`) ends apiclient quietly, not in a panic.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = json!({ "settings": { "motd": "x".repeat(1 << 20) } }).to_string();
+    let (socket, _) = fake_server(dir.path(), move |_, _| (200, big.clone()));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_apiclient"))
+        .arg("-s")
+        .arg(&socket)
+        .args(["get", "/settings"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -22,12 +22,10 @@ pub mod error;
 pub mod image;
 pub mod progress;
 pub mod repo;
-pub mod transport;
 pub mod update;
 
 pub use config::{Config, OsRelease, DEFAULT_SEED};
 pub use error::{Error, Result};
 pub use progress::Progress;
 pub use repo::Repo;
-pub use transport::UpdogTransport;
 pub use update::{parse_now, Applied, Reverted, Settings, Staged, Updog};

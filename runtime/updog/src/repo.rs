@@ -8,7 +8,7 @@ use update_metadata::Manifest;
 
 use crate::config::{base_url, Config};
 use crate::error::{chain, io_err, Error, Result};
-use crate::transport::UpdogTransport;
+use tuf_transport::UreqTransport;
 
 /// Largest `manifest.json` accepted (it is signed, but is read into memory).
 const MAX_MANIFEST: usize = 16 * 1024 * 1024;
@@ -51,7 +51,7 @@ impl Repo {
             .build()
             .map_err(io_err("start the async runtime for", source.metadata_dir))?;
         let loader = RepositoryLoader::new(&root, metadata_url, targets_url)
-            .transport(UpdogTransport::default())
+            .transport(UreqTransport::default())
             .datastore(source.metadata_dir)
             .expiration_enforcement(ExpirationEnforcement::Safe)
             .limits(Limits {

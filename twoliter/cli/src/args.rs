@@ -395,7 +395,8 @@ pub enum RepoCommand {
     /// targets, snapshot and timestamp) from --signing-key, else `signing_keys`. A key file that
     /// does not exist yet is generated there (PEM, mode 0600); with no setting at all, keys are
     /// generated as `keys/<repo>-root.pem` and `keys/<repo>-signing.pem` next to Infra.toml.
-    /// Refuses to replace an existing root.json without --force. Prints the sha512 for
+    /// `kms:<key-id>` (on the command line, or a `kms` setting) uses an AWS KMS RSA key instead;
+    /// AWS credentials, region and endpoint come from the standard AWS configuration. Refuses to replace an existing root.json without --force. Prints the sha512 for
     /// `root_role_sha512`.
     ///
     /// Example: `twoliter repo init --repo default --key-type ed25519`
@@ -405,11 +406,11 @@ pub enum RepoCommand {
         /// Where to write root.json [default: Infra.toml's root_role_path].
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Root key PEM files (repeatable).
-        #[arg(long, value_name = "FILE")]
+        /// Root keys: PEM files or `kms:<key-id>` (repeatable).
+        #[arg(long, value_name = "FILE|kms:KEY")]
         root_key: Vec<PathBuf>,
-        /// Signing key PEM files (repeatable).
-        #[arg(long, value_name = "FILE")]
+        /// Signing keys: PEM files or `kms:<key-id>` (repeatable).
+        #[arg(long, value_name = "FILE|kms:KEY")]
         signing_key: Vec<PathBuf>,
         /// The type of keys generated.
         #[arg(long, value_enum, default_value_t = KeyTypeArg::Rsa)]
@@ -427,25 +428,34 @@ pub enum RepoCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Add a built variant release to the repository and sign it.
+    /// Add a built variant release and/or files to the repository and sign it.
     ///
     /// When a repository is already published at Infra.toml's `metadata_base_url`, it is loaded
     /// (verified with the trusted root) and extended; otherwise a new one is started. Targets:
     /// the boot/root/hash images, OS and data disk images, migrations and `manifest.json` (the
-    /// new update with deployment waves; older updates' max_version raised). Output:
-    /// `build/repos/<repo>/<version>-<build>/` and `latest`.
+    /// new update with deployment waves; older updates' max_version raised), plus every file in
+    /// the --add-targets directories. Without --variant, `manifest.json` is carried over
+    /// unchanged (a new repository gets an empty one). Output:
+    /// `build/repos/<repo>/<version>-<build>/` (`targets-<targets version>/` without a variant)
+    /// and `latest`.
     ///
     /// Example: `twoliter repo create --repo default --variant metal-dev --release-start-time 2026-12-01T00:00:00Z`
     #[command(disable_version_flag = true)]
     Create {
         #[command(flatten)]
         repo: RepoArgs,
-        /// The variant to publish (built with `twoliter build variant`).
-        #[arg(long)]
-        variant: String,
+        /// The variant to publish (built with `twoliter build variant`); optional with
+        /// --add-targets.
+        #[arg(long, required_unless_present = "add_targets")]
+        variant: Option<String>,
         /// The version to publish [default: the latest build].
-        #[arg(long)]
+        #[arg(long, requires = "variant")]
         version: Option<semver::Version>,
+        /// Also add every regular file directly in DIR (not recursive; symlinks followed) as a
+        /// target named by its file name (repeatable). Two files with one name, or a file named
+        /// like a variant image or manifest.json, are refused.
+        #[arg(long, value_name = "DIR")]
+        add_targets: Vec<PathBuf>,
         /// When the first wave starts counting (RFC 3339) [default: now].
         #[arg(long, value_name = "RFC3339")]
         release_start_time: Option<String>,
@@ -457,8 +467,9 @@ pub enum RepoCommand {
         /// timestamp_expiration) [default: 2 weeks, 2 weeks, 1 week].
         #[arg(long, value_name = "FILE")]
         expiration_policy: Option<PathBuf>,
-        /// Sign with these PEM key files instead of Infra.toml's signing_keys (repeatable).
-        #[arg(long, value_name = "FILE")]
+        /// Sign with these keys (PEM files or `kms:<key-id>`) instead of Infra.toml's
+        /// signing_keys (repeatable).
+        #[arg(long, value_name = "FILE|kms:KEY")]
         signing_key: Vec<PathBuf>,
         /// Print a JSON report.
         #[arg(long)]
@@ -506,8 +517,9 @@ pub enum RepoCommand {
         /// An expiration policy TOML [default: 2 weeks, 2 weeks, 1 week].
         #[arg(long, value_name = "FILE")]
         expiration_policy: Option<PathBuf>,
-        /// Sign with these PEM key files instead of Infra.toml's signing_keys (repeatable).
-        #[arg(long, value_name = "FILE")]
+        /// Sign with these keys (PEM files or `kms:<key-id>`) instead of Infra.toml's
+        /// signing_keys (repeatable).
+        #[arg(long, value_name = "FILE|kms:KEY")]
         signing_key: Vec<PathBuf>,
         /// Load the repository even when its metadata has already expired.
         #[arg(long)]

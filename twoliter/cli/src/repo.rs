@@ -49,39 +49,36 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                 KeyTypeArg::Ed25519 => KeyType::Ed25519,
             };
             let mut generated = Vec::new();
-            let mut files = |given: Vec<PathBuf>,
-                             setting: Option<&SigningKeyConfig>,
-                             role: &str|
-             -> Result<Vec<PathBuf>> {
-                let paths = if !given.is_empty() {
-                    given
+            let mut keys = |given: Vec<PathBuf>,
+                            setting: Option<&SigningKeyConfig>,
+                            role: &str|
+             -> Result<SigningKeys> {
+                let keys = if !given.is_empty() {
+                    twoliter_repo::command_line_keys(&infra, &given)?
+                } else if let Some(setting) = setting {
+                    twoliter_repo::key_source(&infra, setting)?
                 } else {
-                    match setting {
-                        Some(SigningKeyConfig::File { path }) => vec![infra.resolve(path)],
-                        Some(other) => anyhow::bail!(
-                            "repo init generates and uses local key files only; {} is not supported here yet",
-                            other.describe()
-                        ),
-                        None => vec![infra.dir().join(format!("keys/{}-{role}.pem", repo.repo))],
-                    }
+                    twoliter_repo::file_keys(&[infra
+                        .dir()
+                        .join(format!("keys/{}-{role}.pem", repo.repo))])
                 };
-                for path in &paths {
+                for path in &keys.files {
                     if !path.exists() {
                         twoliter_repo::generate_key(path, key_type)?;
                         generated.push(path.clone());
                     }
                 }
-                Ok(paths)
+                Ok(keys)
             };
-            let root_files = files(root_key, config.root_keys.as_ref(), "root")?;
-            let signing_files = files(signing_key, config.signing_keys.as_ref(), "signing")?;
+            let root_keys = keys(root_key, config.root_keys.as_ref(), "root")?;
+            let signing_keys = keys(signing_key, config.signing_keys.as_ref(), "signing")?;
             let report = twoliter_repo::init(&InitOptions {
                 path: &path,
-                root_keys: &twoliter_repo::file_keys(&root_files),
+                root_keys: &root_keys,
                 root_threshold: threshold
                     .or(config.root_key_threshold)
                     .unwrap_or(std::num::NonZeroU64::MIN),
-                signing_keys: &twoliter_repo::file_keys(&signing_files),
+                signing_keys: &signing_keys,
                 lifetime: expires,
                 now: SystemTime::now(),
                 force,
@@ -104,6 +101,7 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             repo,
             variant,
             version,
+            add_targets,
             release_start_time,
             wave_policy,
             expiration_policy,
@@ -116,13 +114,19 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             let location = Location::from_infra(&infra, &repo.repo, config)?;
             let keys = keys(&infra, &repo.repo, &signing_key)?;
             let arch = ctx.arch.to_string();
-            let dir = Artifacts::find_dir(
-                &root_dir.join("build/images"),
-                &variant,
-                &arch,
-                version.as_ref(),
-            )?;
-            let artifacts = Artifacts::load(&dir, &variant, &arch)?;
+            let artifacts = match &variant {
+                Some(variant) => {
+                    let dir = Artifacts::find_dir(
+                        &root_dir.join("build/images"),
+                        variant,
+                        &arch,
+                        version.as_ref(),
+                    )?;
+                    Some(Artifacts::load(&dir, variant, &arch)?)
+                }
+                None => None,
+            };
+            let extra = twoliter_repo::files_in_dirs(&add_targets)?;
             let now = SystemTime::now();
             let release_start = match release_start_time {
                 Some(text) => {
@@ -145,7 +149,8 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                 root: &root,
                 location: &location,
                 keys: &keys,
-                artifacts: &artifacts,
+                artifacts: artifacts.as_ref(),
+                add_targets: &extra,
                 output_root: &repos_dir,
                 release_start,
                 waves: &waves,
@@ -155,11 +160,18 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
+                let release = match (&report.version, &variant) {
+                    (Some(version), Some(variant)) => format!(" {version} of {variant} ({arch})"),
+                    _ => String::new(),
+                };
                 println!(
-                    "{} {} {} of {variant} ({arch}) into {} ({} targets, {} new; metadata version {})",
-                    if report.extended { "extended" } else { "created" },
+                    "{} {}{release} into {} ({} targets, {} new; metadata version {})",
+                    if report.extended {
+                        "extended"
+                    } else {
+                        "created"
+                    },
                     repo.repo,
-                    report.version,
                     report.dir.display(),
                     report.total_targets,
                     report.added_targets.len(),
@@ -274,11 +286,11 @@ fn infra(root_dir: &Path, repo: &RepoArgs) -> Result<Infra> {
     Ok(Infra::load(&path).map_err(twoliter_repo::Error::from)?)
 }
 
-fn keys(infra: &Infra, repo: &str, files: &[PathBuf]) -> Result<SigningKeys> {
-    if files.is_empty() {
+fn keys(infra: &Infra, repo: &str, given: &[PathBuf]) -> Result<SigningKeys> {
+    if given.is_empty() {
         Ok(twoliter_repo::signing_keys(infra, repo)?)
     } else {
-        Ok(twoliter_repo::file_keys(files))
+        Ok(twoliter_repo::command_line_keys(infra, given)?)
     }
 }
 

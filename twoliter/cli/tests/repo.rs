@@ -4,17 +4,41 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn twoliter(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twoliter"))
+    twoliter_with(project, args, &[])
+}
+
+/// Runs twoliter with extra environment variables (for the AWS SDK).
+fn twoliter_with(project: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_twoliter"));
+    command
         .arg("--project-path")
         .arg(project)
         .args(["--arch", "x86_64"])
-        .args(args)
-        .output()
-        .unwrap()
+        .args(args);
+    if !env.is_empty() {
+        for name in [
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_DEFAULT_REGION",
+            "AWS_SESSION_TOKEN",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().map(|(name, value)| (name, value)));
+    }
+    command.output().unwrap()
 }
 
 fn ok(project: &Path, args: &[&str]) -> String {
-    let out = twoliter(project, args);
+    ok_with(project, args, &[])
+}
+
+fn ok_with(project: &Path, args: &[&str], env: &[(&str, String)]) -> String {
+    let out = twoliter_with(project, args, env);
     assert!(
         out.status.success(),
         "twoliter {args:?} failed:\n{}\n{}",
@@ -55,6 +79,38 @@ fn fake_build(project: &Path, version: &str) {
     let latest = project.join("build/images/x86_64-metal-dev/latest");
     let _ = std::fs::remove_file(&latest);
     std::os::unix::fs::symlink(&release, latest).unwrap();
+}
+
+/// Without the `kms` feature a KMS key is a clear error, not a crash or a silent skip.
+#[cfg(not(feature = "kms"))]
+#[test]
+fn kms_key_without_the_feature_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::write(
+        project.join("Twoliter.toml"),
+        "schema-version = 1\nrelease-version = \"0.1.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("Infra.toml"),
+        "[repo.default]\nroot_role_path = \"roles/root.json\"\n\
+         signing_keys = { kms = { key_id = \"targets-key\" } }\n\
+         metadata_base_url = \"file:///nonexistent/metadata\"\n\
+         targets_url = \"file:///nonexistent/targets\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["repo", "init"][..],
+        &["repo", "init", "--signing-key", "kms:targets-key"],
+    ] {
+        let err = fails(project, args);
+        assert!(
+            err.contains("KMS key 'targets-key'") && err.contains("--features kms"),
+            "{err}"
+        );
+    }
+    assert!(!project.join("roles/root.json").exists());
 }
 
 #[test]
@@ -145,4 +201,185 @@ fn repo_lifecycle() {
     .unwrap();
     let err = fails(project, &["repo", "status"]);
     assert!(err.contains("Infra.toml:2"), "{err}");
+}
+
+#[cfg(feature = "kms")]
+#[path = "../../repo/tests/support/mod.rs"]
+mod support;
+
+/// The KMS signing path; needs the `kms` feature (`cargo test -p twoliter --features kms --test
+/// repo`), which `.ci/run` runs.
+#[cfg(feature = "kms")]
+mod kms {
+    use super::support::{python_has, script, tuf_oracle, Server};
+    use super::*;
+
+    /// Signing through AWS KMS (tough-kms, the AWS SDK's standard configuration pointed at a
+    /// loopback stand-in by AWS_ENDPOINT_URL), with targets from --add-targets and no variant.
+    #[test]
+    fn kms_signing_key_and_add_targets() {
+        if !python_has("cryptography, tuf.ngclient") {
+            println!("NOTICE: KMS test skipped: python3 lacks `cryptography` or `tuf`");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path();
+        let port_file = project.join("kms.port");
+        let log = project.join("kms.log");
+        let _kms = Server(
+            Command::new("python3")
+                .arg(script("kms_standin.py"))
+                .arg("--port-file")
+                .arg(&port_file)
+                .arg("--key-dir")
+                .arg(project.join("kms-keys"))
+                .args(["--key", "targets-key", "--log"])
+                .arg(&log)
+                .env("AWS_REGION", "us-west-2")
+                .spawn()
+                .unwrap(),
+        );
+        let mut port = None;
+        for _ in 0..600 {
+            if let Some(p) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<u16>().ok())
+            {
+                port = Some(p);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let port = port.expect("the KMS stand-in did not start");
+        let env = [
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+            ("AWS_REGION", "us-west-2".to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+            (
+                "AWS_CONFIG_FILE",
+                project.join("no-aws-config").display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                project.join("no-aws-credentials").display().to_string(),
+            ),
+        ];
+
+        std::fs::write(
+            project.join("Twoliter.toml"),
+            "schema-version = 1\nrelease-version = \"0.1.0\"\n",
+        )
+        .unwrap();
+        let published = project.join("published");
+        std::fs::write(
+            project.join("Infra.toml"),
+            format!(
+                "[repo.bench]\nroot_role_path = \"roles/root.json\"\n\
+                 root_keys = {{ file = {{ path = \"keys/root.pem\" }} }}\n\
+                 signing_keys = {{ kms = {{ key_id = \"targets-key\" }} }}\n\
+                 metadata_base_url = \"file://{0}/metadata\"\ntargets_url = \"file://{0}/targets\"\n",
+                published.display()
+            ),
+        )
+        .unwrap();
+        // The root trusts the KMS key for targets, snapshot and timestamp.
+        let out = ok_with(
+            project,
+            &[
+                "repo",
+                "init",
+                "--repo",
+                "bench",
+                "--key-type",
+                "ed25519",
+                "--json",
+            ],
+            &env,
+        );
+        let init: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(init["signing_keys"].as_array().unwrap().len(), 1);
+        assert!(project.join("keys/root.pem").exists());
+        // `kms:` on the command line names the same key.
+        let other_root = project.join("roles/other-root.json").display().to_string();
+        let root_key = project.join("keys/root.pem").display().to_string();
+        let out = ok_with(
+            project,
+            &[
+                "repo",
+                "init",
+                "--repo",
+                "bench",
+                "--json",
+                "--out",
+                &other_root,
+                "--root-key",
+                &root_key,
+                "--signing-key",
+                "kms:targets-key",
+            ],
+            &env,
+        );
+        let other: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(other["signing_keys"], init["signing_keys"]);
+        let err = fails(
+            project,
+            &[
+                "repo",
+                "init",
+                "--repo",
+                "bench",
+                "--force",
+                "--signing-key",
+                "kms:",
+            ],
+        );
+        assert!(err.contains("no KMS key id"), "{err}");
+
+        let targets = project.join("targets-in");
+        std::fs::create_dir_all(&targets).unwrap();
+        for i in 0..5 {
+            std::fs::write(targets.join(format!("t{i}.bin")), format!("target {i}")).unwrap();
+        }
+        let targets_arg = targets.display().to_string();
+        let out = ok_with(
+            project,
+            &[
+                "repo",
+                "create",
+                "--repo",
+                "bench",
+                "--add-targets",
+                &targets_arg,
+                "--json",
+            ],
+            &env,
+        );
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["total_targets"], 6, "{report}");
+        assert_eq!(report["version"], serde_json::Value::Null);
+        let signs = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains("Sign key=") && line.contains(" ok"))
+            .count();
+        assert!(signs >= 3, "expected KMS Sign calls in the log");
+
+        let out = ok_with(
+            project,
+            &[
+                "repo",
+                "validate",
+                "--repo",
+                "bench",
+                "--validate-targets",
+                "--json",
+            ],
+            &env,
+        );
+        let validated: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(validated["targets_verified"], 6);
+        tuf_oracle(Path::new(report["dir"].as_str().unwrap()), 6);
+    }
 }

@@ -192,3 +192,36 @@ impl Artifacts {
             .chain(&self.migrations)
     }
 }
+
+/// Every regular file directly in each of `dirs` (not recursive; symlinks followed), as a target
+/// named by its file name, sorted by name within each directory (`repo create --add-targets`).
+///
+/// # Errors
+/// [`Error::Io`] when a directory can't be listed or an entry (a broken symlink, say) can't be
+/// examined, [`Error::Target`] for a file name that is not UTF-8.
+pub fn files_in_dirs(dirs: &[PathBuf]) -> Result<Vec<ArtifactFile>> {
+    let mut all = Vec::new();
+    for dir in dirs {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io_err("list", dir))? {
+            let path = entry.map_err(io_err("list", dir))?.path();
+            let metadata = std::fs::metadata(&path).map_err(io_err("examine", &path))?;
+            if !metadata.is_file() {
+                continue;
+            }
+            let name = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .ok_or_else(|| Error::Target {
+                    target: path.display().to_string(),
+                    reason: "the file name is not UTF-8, so it can't be a target name; rename it"
+                        .into(),
+                })?
+                .to_string();
+            files.push(ArtifactFile { name, path });
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        all.extend(files);
+    }
+    Ok(all)
+}

@@ -1,6 +1,7 @@
-//! `repo create`: add a variant's release to a repository, extending the published one.
+//! `repo create`: add a variant's release and/or files to a repository, extending the published
+//! one.
 
-use crate::artifacts::Artifacts;
+use crate::artifacts::{ArtifactFile, Artifacts};
 use crate::error::{chain, io_err, Error, Result};
 use crate::keys::{check_keys, SigningKeys};
 use crate::load::{block_on, exists, load, Location, TrustedRoot};
@@ -31,8 +32,12 @@ pub struct CreateOptions<'a> {
     pub location: &'a Location,
     /// The keys that sign targets, snapshot and timestamp.
     pub keys: &'a SigningKeys,
-    /// The variant's built images.
-    pub artifacts: &'a Artifacts,
+    /// The variant's built images, with `manifest.json` extended for them; without them,
+    /// `manifest.json` is carried over unchanged (or an empty one starts a new repository).
+    pub artifacts: Option<&'a Artifacts>,
+    /// More files to add as targets, each named by its file name (`--add-targets`, see
+    /// [`files_in_dirs`](crate::files_in_dirs)).
+    pub add_targets: &'a [ArtifactFile],
     /// Where repositories are written (`<project>/build/repos`).
     pub output_root: &'a Path,
     /// When the first wave is measured from.
@@ -50,8 +55,8 @@ pub struct CreateOptions<'a> {
 pub struct CreateReport {
     /// The repository directory written (`metadata/`, `targets/`, `root.json`).
     pub dir: PathBuf,
-    /// The OS version published.
-    pub version: String,
+    /// The OS version published (none when only `add_targets` were given).
+    pub version: Option<String>,
     /// Whether an existing repository was extended (false: a new one was started).
     pub extended: bool,
     /// Targets added or replaced by this release.
@@ -64,13 +69,17 @@ pub struct CreateReport {
 
 const MAX_MANIFEST: usize = 64 * 1024 * 1024;
 
-/// Adds the release to the repository and writes the signed result under
-/// `<output_root>/<repo>/<version>-<build>/`, pointing `latest` at it.
+/// The target name of the update manifest.
+const MANIFEST: &str = "manifest.json";
+
+/// Adds the release and the extra targets to the repository and writes the signed result under
+/// `<output_root>/<repo>/<version>-<build>/` (`targets-<targets version>/` without a variant),
+/// pointing `latest` at it.
 ///
 /// # Errors
 /// Any [`Error`]: bad keys (checked first), a published repository that does not verify,
-/// a version already in `manifest.json`, missing artifacts, I/O. Nothing is left under the
-/// final directory name on failure.
+/// a version already in `manifest.json`, missing artifacts, two files for one target name,
+/// I/O. Nothing is left under the final directory name on failure.
 pub fn create(options: &CreateOptions<'_>) -> Result<CreateReport> {
     block_on(create_async(options))?
 }
@@ -83,65 +92,63 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
         &[RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp],
     )
     .await?;
-    let artifacts = options.artifacts;
+    // The new targets, each name from one file only; manifest.json is twoliter's.
+    let mut new_files: Vec<(String, PathBuf)> = options
+        .artifacts
+        .into_iter()
+        .flat_map(Artifacts::files)
+        .chain(options.add_targets)
+        .map(|file| (file.name.clone(), file.path.clone()))
+        .collect();
+    if let Some((_, path)) = new_files.iter().find(|(name, _)| name == MANIFEST) {
+        return Err(Error::Target {
+            target: MANIFEST.into(),
+            reason: format!(
+                "'{}' would replace the repository's manifest.json, which twoliter writes (or \
+                 carries over from {}); rename or leave out the added file",
+                path.display(),
+                options.location.targets_url
+            ),
+        });
+    }
+    check_unique(&new_files)?;
     let existing = if exists(options.location).await? {
         Some(load(options.root, options.location, ExpirationEnforcement::Safe).await?)
     } else {
         None
     };
-
-    // manifest.json: the published one extended with this release.
-    let mut manifest = match &existing {
-        Some(repo) => read_manifest(repo).await?.unwrap_or_default(),
-        None => Manifest::default(),
+    let previous_versions = existing.as_ref().map(Versions::of);
+    let versions = Versions {
+        targets: next_version(previous_versions.map(|v| v.targets), options.now),
+        snapshot: next_version(previous_versions.map(|v| v.snapshot), options.now),
+        timestamp: next_version(previous_versions.map(|v| v.timestamp), options.now),
     };
-    let previous = manifest
-        .newest_version(&artifacts.variant, &artifacts.arch)
-        .cloned();
-    let mut update = Update::new(
-        artifacts.variant.as_str(),
-        artifacts.arch.as_str(),
-        artifacts.version.clone(),
-        Images {
-            boot: artifacts.boot.name.clone(),
-            root: artifacts.root.name.clone(),
-            hash: artifacts.hash.name.clone(),
-        },
-    );
-    update.waves = options
-        .waves
-        .waves_for(options.release_start)
-        .map_err(|e| Error::Manifest(Box::new(e)))?;
-    manifest
-        .add_update(update, AddUpdateOptions::default())
-        .map_err(|e| Error::Manifest(Box::new(e)))?;
-    if let Some(previous) = previous.filter(|p| *p < artifacts.version) {
-        if !artifacts.migrations.is_empty() {
-            let names = artifacts
-                .migrations
-                .iter()
-                .map(|m| m.name.clone())
-                .collect();
-            manifest
-                .set_migrations(previous, artifacts.version.clone(), names)
-                .map_err(|e| Error::Manifest(Box::new(e)))?;
-        }
-    }
 
-    let output = Output::start(options.output_root, options.repo, &artifacts.release_name())?;
-    let manifest_path = output.staging().join("manifest.json");
-    manifest
-        .write(&manifest_path)
-        .map_err(|e| Error::Manifest(Box::new(e)))?;
+    // manifest.json: the published one extended with this release; without a variant, the
+    // published one as it is, or an empty one for a new repository.
+    let manifest = match (options.artifacts, &existing) {
+        (Some(artifacts), _) => {
+            Some(release_manifest(options, artifacts, existing.as_ref()).await?)
+        }
+        (None, Some(repo)) if has_target(repo, MANIFEST) => None,
+        (None, _) => Some(Manifest::default()),
+    };
+    let release_name = match options.artifacts {
+        Some(artifacts) => artifacts.release_name(),
+        None => format!("targets-{}", versions.targets),
+    };
+    let output = Output::start(options.output_root, options.repo, &release_name)?;
     let root_path = output.dir().join("root.json");
     std::fs::write(&root_path, &options.root.bytes).map_err(io_err("write", &root_path))?;
+    if let Some(manifest) = manifest {
+        let path = output.staging().join(MANIFEST);
+        manifest
+            .write(&path)
+            .map_err(|e| Error::Manifest(Box::new(e)))?;
+        new_files.push((MANIFEST.to_string(), path));
+    }
 
     // Hash the new targets in parallel.
-    let mut new_files: Vec<(String, PathBuf)> = artifacts
-        .files()
-        .map(|file| (file.name.clone(), file.path.clone()))
-        .collect();
-    new_files.push(("manifest.json".to_string(), manifest_path));
     let hashed: Vec<(String, PathBuf, Target)> = new_files
         .into_par_iter()
         .map(|(name, path)| {
@@ -166,12 +173,6 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
                 reason: chain(&e),
             })?;
     }
-    let previous_versions = existing.as_ref().map(Versions::of);
-    let versions = Versions {
-        targets: next_version(previous_versions.map(|v| v.targets), options.now),
-        snapshot: next_version(previous_versions.map(|v| v.snapshot), options.now),
-        timestamp: next_version(previous_versions.map(|v| v.timestamp), options.now),
-    };
     sign_and_write(
         editor,
         options.repo,
@@ -219,7 +220,7 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
     let dir = output.finish(true)?;
     Ok(CreateReport {
         dir,
-        version: artifacts.version.to_string(),
+        version: options.artifacts.map(|a| a.version.to_string()),
         extended: previous_versions.is_some(),
         added_targets: added,
         total_targets: total,
@@ -227,14 +228,84 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
     })
 }
 
+/// The published `manifest.json` (or a new one) with the variant's release added: its images,
+/// waves from `--release-start-time`, and its migrations from the previous version.
+async fn release_manifest(
+    options: &CreateOptions<'_>,
+    artifacts: &Artifacts,
+    existing: Option<&tough::Repository>,
+) -> Result<Manifest> {
+    let mut manifest = match existing {
+        Some(repo) => read_manifest(repo).await?.unwrap_or_default(),
+        None => Manifest::default(),
+    };
+    let previous = manifest
+        .newest_version(&artifacts.variant, &artifacts.arch)
+        .cloned();
+    let mut update = Update::new(
+        artifacts.variant.as_str(),
+        artifacts.arch.as_str(),
+        artifacts.version.clone(),
+        Images {
+            boot: artifacts.boot.name.clone(),
+            root: artifacts.root.name.clone(),
+            hash: artifacts.hash.name.clone(),
+        },
+    );
+    update.waves = options
+        .waves
+        .waves_for(options.release_start)
+        .map_err(|e| Error::Manifest(Box::new(e)))?;
+    manifest
+        .add_update(update, AddUpdateOptions::default())
+        .map_err(|e| Error::Manifest(Box::new(e)))?;
+    if let Some(previous) = previous.filter(|p| *p < artifacts.version) {
+        if !artifacts.migrations.is_empty() {
+            let names = artifacts
+                .migrations
+                .iter()
+                .map(|m| m.name.clone())
+                .collect();
+            manifest
+                .set_migrations(previous, artifacts.version.clone(), names)
+                .map_err(|e| Error::Manifest(Box::new(e)))?;
+        }
+    }
+    Ok(manifest)
+}
+
+/// Whether the repository lists target `name`.
+fn has_target(repo: &tough::Repository, name: &str) -> bool {
+    repo.all_targets().any(|(target, _)| target.raw() == name)
+}
+
+/// Refuses two files that would be published under one target name.
+fn check_unique(files: &[(String, PathBuf)]) -> Result<()> {
+    let mut seen: HashMap<&str, &Path> = HashMap::with_capacity(files.len());
+    for (name, path) in files {
+        if let Some(first) = seen.insert(name, path) {
+            return Err(Error::Target {
+                target: name.clone(),
+                reason: format!(
+                    "both '{}' and '{}' would be published under this name; rename or leave out \
+                     one of them",
+                    first.display(),
+                    path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads the published `manifest.json`, if the repository has one.
 async fn read_manifest(repo: &tough::Repository) -> Result<Option<Manifest>> {
-    let name = TargetName::new("manifest.json").map_err(|e| Error::Target {
-        target: "manifest.json".into(),
+    let name = TargetName::new(MANIFEST).map_err(|e| Error::Target {
+        target: MANIFEST.into(),
         reason: chain(&e),
     })?;
     let fail = |reason: String| Error::Target {
-        target: "manifest.json".into(),
+        target: MANIFEST.into(),
         reason,
     };
     let Some(mut stream) = repo.read_target(&name).await.map_err(|e| fail(chain(&e)))? else {

@@ -174,7 +174,9 @@ pub fn init(options: &InitOptions<'_>) -> Result<InitReport> {
             std::fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
         }
         let temp = options.path.with_extension("json.tmp");
-        std::fs::write(&temp, signed.buffer()).map_err(io_err("write", &temp))?;
+        let mut file = std::fs::File::create(&temp).map_err(io_err("create", &temp))?;
+        std::io::Write::write_all(&mut file, signed.buffer()).map_err(io_err("write", &temp))?;
+        file.sync_all().map_err(io_err("fsync", &temp))?;
         std::fs::rename(&temp, options.path).map_err(io_err("rename into place", options.path))?;
         Ok(InitReport {
             path: options.path.to_path_buf(),

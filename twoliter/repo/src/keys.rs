@@ -1,13 +1,17 @@
-//! Signing keys: PEM files (RSA, ECDSA P-256, ed25519) and, by configuration, KMS and SSM.
+//! Signing keys: PEM files (RSA, ECDSA P-256, ed25519) and, with the `kms` feature, AWS KMS keys
+//! (through `tough-kms`); SSM parameters are modelled in `Infra.toml` but not supported yet.
 //!
 //! Key material is read only to sign; it is never printed, logged or put in an error.
 
 use crate::error::{chain, Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tough::key_source::KeySource;
 use tough::schema::{RoleType, Root};
 use tough::sign::{parse_keypair, Sign};
 use twoliter_project::{Infra, SigningKeyConfig};
+
+/// What a `--root-key`/`--signing-key` argument starts with to name an AWS KMS key.
+pub const KMS_KEY_PREFIX: &str = "kms:";
 
 /// A PEM private key file: PKCS#8 (`PRIVATE KEY`: RSA, ECDSA P-256 or ed25519) or PKCS#1
 /// (`RSA PRIVATE KEY`).
@@ -62,6 +66,8 @@ pub struct SigningKeys {
     pub descriptions: Vec<String>,
     /// The key sources tough signs with.
     pub sources: Vec<Box<dyn KeySource>>,
+    /// The PEM files among the keys (`repo init` generates those that don't exist yet).
+    pub files: Vec<PathBuf>,
 }
 
 impl SigningKeys {
@@ -69,29 +75,101 @@ impl SigningKeys {
         self.descriptions.push(description);
         self.sources.push(source);
     }
+
+    fn push_file(&mut self, path: PathBuf) {
+        self.push(
+            format!("key file '{}'", path.display()),
+            Box::new(PemKeySource { path: path.clone() }),
+        );
+        self.files.push(path);
+    }
 }
 
-/// Turns a key setting from `Infra.toml` into a key source.
+/// The AWS profile `Infra.toml` names (`[aws] profile`), if any.
+fn aws_profile(infra: &Infra) -> Option<&str> {
+    infra.config.aws.as_ref()?.profile.as_deref()
+}
+
+/// Turns a key setting from `Infra.toml` into a key source: `file` keys are relative to the
+/// `Infra.toml` directory, `kms` keys use the `[aws] profile` when set.
 ///
 /// # Errors
-/// [`Error::Key`] for `ssm` keys, which need the publishing support that is not built yet, and
-/// for `kms` keys (likewise).
+/// [`Error::Key`] for `ssm` keys, which are not supported yet.
 pub fn key_source(infra: &Infra, config: &SigningKeyConfig) -> Result<SigningKeys> {
-    let description = config.describe();
-    let source: Box<dyn KeySource> = match config {
-        SigningKeyConfig::File { path } => Box::new(PemKeySource {
-            path: infra.resolve(path),
-        }),
-        SigningKeyConfig::Kms { .. } | SigningKeyConfig::Ssm { .. } => {
+    let mut keys = SigningKeys::default();
+    match config {
+        SigningKeyConfig::File { path } => keys.push_file(infra.resolve(path)),
+        SigningKeyConfig::Kms { key_id, region } => keys.push(
+            config.describe(),
+            kms_source(key_id, region.as_deref(), aws_profile(infra))?,
+        ),
+        SigningKeyConfig::Ssm { .. } => {
             return Err(Error::Key {
-                key: description,
-                reason: "this kind of key is not supported yet; use a `file` key".into(),
+                key: config.describe(),
+                reason: "SSM parameter keys are not supported yet; use a `file` or `kms` key"
+                    .into(),
             })
         }
-    };
-    let mut keys = SigningKeys::default();
-    keys.push(description, source);
+    }
     Ok(keys)
+}
+
+/// Keys given on the command line: `kms:<key-id>` ([`KMS_KEY_PREFIX`]) names an AWS KMS key
+/// (using `Infra.toml`'s `[aws] profile` when there is one), anything else a PEM key file.
+///
+/// # Errors
+/// [`Error::Key`] for `kms:` without a key id.
+pub fn command_line_keys(infra: &Infra, args: &[PathBuf]) -> Result<SigningKeys> {
+    let mut keys = SigningKeys::default();
+    for arg in args {
+        match kms_key_id(arg) {
+            Some("") => {
+                return Err(Error::Key {
+                    key: format!("'{}'", arg.display()),
+                    reason: "no KMS key id after `kms:`; write kms:<key id, ARN or alias>".into(),
+                })
+            }
+            Some(key_id) => keys.push(
+                format!("KMS key '{key_id}'"),
+                kms_source(key_id, None, aws_profile(infra))?,
+            ),
+            None => keys.push_file(arg.clone()),
+        }
+    }
+    Ok(keys)
+}
+
+/// An AWS KMS key source (see `kms::KmsKeySource`), when this build has the `kms` feature.
+#[cfg(feature = "kms")]
+fn kms_source(
+    key_id: &str,
+    region: Option<&str>,
+    profile: Option<&str>,
+) -> Result<Box<dyn KeySource>> {
+    Ok(Box::new(crate::kms::KmsKeySource::new(
+        key_id, region, profile,
+    )))
+}
+
+/// Without the `kms` feature (it brings the AWS SDK, kept out of the main build), a KMS key is
+/// an error that says how to get a build that has it.
+#[cfg(not(feature = "kms"))]
+fn kms_source(
+    key_id: &str,
+    _region: Option<&str>,
+    _profile: Option<&str>,
+) -> Result<Box<dyn KeySource>> {
+    Err(Error::Key {
+        key: format!("KMS key '{key_id}'"),
+        reason: "this twoliter was built without AWS KMS support; build it with \
+                 `cargo build --release -p twoliter --features kms`"
+            .into(),
+    })
+}
+
+/// The key id of a `kms:<key-id>` argument.
+fn kms_key_id(arg: &Path) -> Option<&str> {
+    arg.to_str()?.strip_prefix(KMS_KEY_PREFIX)
 }
 
 /// The signing keys of repository `name` from `Infra.toml` (`signing_keys`).
@@ -116,10 +194,7 @@ pub fn signing_keys(infra: &Infra, name: &str) -> Result<SigningKeys> {
 pub fn file_keys(paths: &[PathBuf]) -> SigningKeys {
     let mut keys = SigningKeys::default();
     for path in paths {
-        keys.push(
-            format!("key file '{}'", path.display()),
-            Box::new(PemKeySource { path: path.clone() }),
-        );
+        keys.push_file(path.clone());
     }
     keys
 }

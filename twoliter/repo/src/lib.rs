@@ -7,8 +7,8 @@
 //! * [`validate()`] and [`status()`]: check a repository with the trusted root, optionally every
 //!   target, and report each role's version, expiry, keys and signatures.
 //!
-//! Keys come from `Infra.toml` ([`twoliter_project::Infra`]) or PEM files; key material is
-//! never printed or logged.
+//! Keys come from `Infra.toml` ([`twoliter_project::Infra`]), PEM files or AWS KMS; key material
+//! is never printed or logged.
 
 #![warn(missing_docs)]
 
@@ -18,21 +18,25 @@ pub mod error;
 mod init;
 mod inspect;
 mod keys;
+#[cfg(feature = "kms")]
+mod kms;
 mod load;
 mod output;
 mod policy;
 mod refresh;
 mod sign;
-mod transport;
 
-pub use artifacts::{ArtifactFile, Artifacts};
+pub use artifacts::{files_in_dirs, ArtifactFile, Artifacts};
 pub use create::{create, CreateOptions, CreateReport};
 pub use error::{Error, Result};
 pub use init::{generate_key, init, InitOptions, InitReport, KeyType};
 pub use inspect::{status, validate, RoleStatus, StatusReport, ValidateReport};
 pub use keys::{
-    check_keys, file_keys, key_source, parse_pem, signing_keys, PemKeySource, SigningKeys,
+    check_keys, command_line_keys, file_keys, key_source, parse_pem, signing_keys, PemKeySource,
+    SigningKeys, KMS_KEY_PREFIX,
 };
+#[cfg(feature = "kms")]
+pub use kms::KmsKeySource;
 pub use load::{Location, TrustedRoot};
 pub use policy::ExpirationPolicy;
 pub use refresh::{refresh, RefreshOptions, RefreshReport};

@@ -1,10 +1,10 @@
 //! Finding the trusted root and the repository, and loading it with tough.
 
 use crate::error::{chain, io_err, Error, Result};
-use crate::transport::RepoTransport;
 use sha2::{Digest, Sha512};
 use std::path::Path;
 use tough::{ExpirationEnforcement, Limits, RepositoryLoader, Transport, TransportErrorKind};
+use tuf_transport::UreqTransport;
 use twoliter_project::{Infra, RepoConfig};
 use url::Url;
 
@@ -167,7 +167,9 @@ pub(crate) fn parse_url(text: &str) -> Result<Url> {
 
 /// Runs a future on a new current-thread runtime (tough is async; this crate is not).
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    // I/O for the AWS SDK (KMS keys), time for tough's and the SDK's timeouts.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
         .enable_time()
         .build()
         .map_err(|e| Error::Tuf {
@@ -184,7 +186,7 @@ pub(crate) async fn fetch(url: &Url) -> Result<Option<Vec<u8>>> {
         url: url.to_string(),
         reason,
     };
-    let mut stream = match RepoTransport::default().fetch(url.clone()).await {
+    let mut stream = match UreqTransport::default().fetch(url.clone()).await {
         Ok(stream) => stream,
         Err(e) if e.kind() == TransportErrorKind::FileNotFound => return Ok(None),
         Err(e) => return Err(fail(chain(&e))),
@@ -219,7 +221,7 @@ pub(crate) async fn load(
         location.metadata_url.clone(),
         location.targets_url.clone(),
     )
-    .transport(RepoTransport::default())
+    .transport(UreqTransport::default())
     .expiration_enforcement(enforcement)
     .limits(Limits {
         max_root_size: 1024 * 1024,

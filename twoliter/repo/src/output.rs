@@ -48,6 +48,8 @@ impl Output {
     /// `latest` at it when `latest` is true. Returns the final path.
     pub(crate) fn finish(self, latest: bool) -> Result<PathBuf> {
         let final_dir = self.parent.join(&self.name);
+        // Every file of the new repository reaches the disk before it gets its final name.
+        sync_file_system(self.temp.path())?;
         let temp = self.temp.keep();
         if final_dir.exists() {
             let old = self
@@ -67,8 +69,23 @@ impl Output {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&self.name, &link).map_err(io_err("create symlink", &link))?;
         std::fs::rename(&link, &latest).map_err(io_err("replace", &latest))?;
+        sync_file_system(&self.parent)?;
         Ok(final_dir)
     }
+}
+
+/// Flushes the file system holding `dir`: one `syncfs` covers the metadata files, copied targets
+/// and directory entries (a thousand targets need no thousand `fsync`s).
+fn sync_file_system(dir: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let handle = std::fs::File::open(dir).map_err(io_err("open", dir))?;
+    // SAFETY: syncfs only uses the descriptor, which `handle` keeps open for the call.
+    if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
+        return Err(io_err("sync the file system of", dir)(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 /// Puts `source` at `dest`: a hard link when both are on one file system, else a copy.

@@ -1,7 +1,10 @@
-//! The TUF transport: `file://` and `http(s)://` (through `ureq`, rustls).
+//! A `tough` transport for `file://` and `http(s)://` (through `ureq`, rustls), shared by the
+//! host's update client (updog) and the publisher's repository tool (`twoliter repo`).
 //!
 //! Each fetch reads on its own thread in large chunks (1 MiB) and hands them to tough through a
 //! small bounded channel, so reading overlaps with tough's hashing and with decompression.
+
+#![warn(missing_docs)]
 
 use std::fs::File;
 use std::io::{ErrorKind, Read};
@@ -23,20 +26,20 @@ const DEPTH: usize = 4;
 /// A missing file or an HTTP 404/403 is [`TransportErrorKind::FileNotFound`], which tough needs to
 /// tell "no newer root.json" from a failure.
 #[derive(Debug, Clone)]
-pub struct RepoTransport {
+pub struct UreqTransport {
     agent: ureq::Agent,
 }
 
-impl Default for RepoTransport {
+impl Default for UreqTransport {
     fn default() -> Self {
-        RepoTransport {
+        UreqTransport {
             agent: ureq::Agent::new_with_defaults(),
         }
     }
 }
 
 #[tough::async_trait]
-impl Transport for RepoTransport {
+impl Transport for UreqTransport {
     async fn fetch(&self, url: Url) -> Result<TransportStream, TransportError> {
         let reader: Box<dyn Read + Send> = match url.scheme() {
             "file" => {
