@@ -6,6 +6,7 @@
 # (DESIGN §5 state machine, 404/409/423); bank B's bytes compared with the payloads; then the
 # boot stage's chooser (signpost next) picks bank B and QEMU boots 0.2.0 from it, whose init marks
 # the boot successful; the chooser alone shows the rollback when a trial boot is never marked.
+# Also `twoliter repo init` + `create` sign the same release; python-tuf and updog accept it.
 # Needs: qemu-system-x86_64, lz4, debugfs (e2fsprogs), python3 with tuf + securesystemslib[crypto]
 # (pip), and what boot-e2e.sh needs.
 set -euo pipefail
@@ -189,6 +190,37 @@ SIGNPOST_DISK="$WORK/rollback.img" "$BIN_DIR/signpost" next --json >"$WORK/next2
     || fail "an unmarked trial boot of B falls back to A" "$(cat "$WORK/next1.json" "$WORK/next2.json")"
 rm -f "$WORK/rollback.img"
 pass "rollback: trial boot of B, never marked successful → the next boot is A again"
+
+# ---------------------------------------------------------------- our publisher, our client
+# `twoliter repo init` + `create` sign the same 0.2.0 release with tough; python-tuf downloads
+# every target and updog picks 0.2.0 from it.
+mkdir -p "$WORK/infra"
+printf '%s\n' '[repo.e2e]' 'root_role_path = "roles/root.json"' \
+    'root_keys = { file = { path = "keys/root.pem" } }' \
+    'signing_keys = { file = { path = "keys/publish.pem" } }' \
+    "metadata_base_url = \"file://$WORK/published/metadata/\"" \
+    "targets_url = \"file://$WORK/published/targets/\"" >"$WORK/infra/Infra.toml"
+tlr() { tl repo "$@" --repo e2e --infra-config-path "$WORK/infra/Infra.toml"; }
+out="$(tlr init --key-type ed25519 2>&1)" || fail "twoliter repo init" "$out"
+started="$(date -u -d '8 days ago' +%Y-%m-%dT%H:%M:%SZ)"
+out="$(tlr create --variant metal-dev --release-start-time "$started" --json 2>"$WORK/create.err")" \
+    || fail "twoliter repo create" "$(cat "$WORK/create.err")"
+ours="$(field dir <<<"$out")"
+ln -s "$ours" "$WORK/repo/ours"
+base="http://127.0.0.1:$port/ours"
+out="$(python3 "$SCRIPT_DIR/repo-e2e/tuf_oracle.py" --root "$ours/root.json" \
+    --metadata-url "$base/metadata/" --targets-url "$base/targets/" 2>&1)" \
+    || fail "python-tuf accepts twoliter's repository" "$out"
+downloaded="$(field downloaded <<<"$out")"
+printf '%s\n' "metadata_base_url = \"$base/metadata\"" "targets_base_url = \"$base/targets\"" \
+    'seed = 42' 'version_lock = "latest"' 'ignore_waves = false' >"$WORK/updog-ours.toml"
+out="$("$BIN_DIR/updog" --config "$WORK/updog-ours.toml" --root-json "$ours/root.json" \
+    --os-release "$WORK/os-release" --metadata-dir "$WORK/updog-ours/metadata" \
+    --migrations-dir "$WORK/updog-ours/migrations" check-update --json 2>&1)" \
+    || fail "updog reads twoliter's repository" "$out"
+[[ "$(python3 -c 'import json,sys; print([u["version"] for u in json.load(sys.stdin)])' <<<"$out")" == "['0.2.0']" ]] \
+    || fail "updog chooses 0.2.0 from twoliter's repository" "$out"
+pass "twoliter repo init + create signed 0.2.0: python-tuf downloaded all $downloaded targets, updog chooses 0.2.0"
 
 # ---------------------------------------------------------------- boot the update
 "$BIN_DIR/signpost" next --json >"$WORK/next.json"
