@@ -419,7 +419,7 @@ pub enum RepoCommand {
         #[arg(long)]
         threshold: Option<std::num::NonZeroU64>,
         /// How long the root is valid, e.g. "52 weeks", "2y".
-        #[arg(long, default_value = "52 weeks", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "52 weeks", value_parser = twoliter_repo::parse_lifetime)]
         expires: std::time::Duration,
         /// Replace an existing root.json.
         #[arg(long)]
@@ -471,6 +471,10 @@ pub enum RepoCommand {
         /// signing_keys (repeatable).
         #[arg(long, value_name = "FILE|kms:KEY")]
         signing_key: Vec<PathBuf>,
+        /// Replace manifest.json's entry when this version is already published (e.g. a rebuild
+        /// of a release that hosts have not taken yet) instead of refusing.
+        #[arg(long, requires = "variant")]
+        replace: bool,
         /// Print a JSON report.
         #[arg(long)]
         json: bool,
@@ -490,7 +494,8 @@ pub enum RepoCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show each role's version, expiry, keys, threshold and signatures.
+    /// Show each role's version, expiry, keys, threshold and signatures. Exits 1 when a role has
+    /// expired (clients refuse the repository), so it can serve as a monitoring check.
     ///
     /// Example: `twoliter repo status --repo default --published --warn-days 3`
     Status {
@@ -498,8 +503,9 @@ pub enum RepoCommand {
         repo: RepoArgs,
         #[command(flatten)]
         location: RepoLocationArgs,
-        /// Warn about roles expiring within this many days.
-        #[arg(long, default_value_t = 7)]
+        /// Warn about roles expiring within this many days (timestamps live a week by default:
+        /// refresh at least every few days).
+        #[arg(long, default_value_t = 3)]
         warn_days: u32,
         /// Print JSON.
         #[arg(long)]

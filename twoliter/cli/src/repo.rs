@@ -106,6 +106,7 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             wave_policy,
             expiration_policy,
             signing_key,
+            replace,
             json,
         } => {
             let infra = infra(&root_dir, &repo)?;
@@ -155,6 +156,7 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                 release_start,
                 waves: &waves,
                 expirations: &expirations,
+                replace,
                 now,
             })?;
             if json {
@@ -237,6 +239,10 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                 for warning in &report.warnings {
                     eprintln!("warning: {warning}");
                 }
+            }
+            // Usable as a monitoring check: an expired role is a failure.
+            if report.roles.iter().any(|role| role.expired) {
+                return Ok(ExitCode::FAILURE);
             }
         }
         RepoCommand::Refresh {

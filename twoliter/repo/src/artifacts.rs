@@ -114,7 +114,22 @@ impl Artifacts {
             let Ok(meta) = serde_json::from_slice::<serde_json::Value>(&text) else {
                 continue;
             };
-            if meta["variant"] == variant && meta["arch"] == arch {
+            // Only the versioned metadata file counts (not the friendly `latest`-style name, which
+            // is a plain copy when the directory was copied with symlinks dereferenced): target
+            // names must carry the version, or a later release would replace this one's images.
+            let versioned = format!(
+                "bottlerocket-{variant}-{arch}-{}{}.json",
+                meta["version"].as_str().unwrap_or_default(),
+                meta["build-id"]
+                    .as_str()
+                    .filter(|id| !id.is_empty())
+                    .map(|id| format!("-{id}"))
+                    .unwrap_or_default()
+            );
+            if meta["variant"] == variant
+                && meta["arch"] == arch
+                && path.file_name().is_some_and(|n| *n == *versioned)
+            {
                 found = Some((path, meta));
                 break;
             }

@@ -46,6 +46,8 @@ pub struct CreateOptions<'a> {
     pub waves: &'a WavePolicy,
     /// Metadata lifetimes.
     pub expirations: &'a ExpirationPolicy,
+    /// Replace manifest.json's entry for a version that is already published.
+    pub replace: bool,
     /// The signing time (metadata versions and expirations start here).
     pub now: SystemTime,
 }
@@ -85,7 +87,7 @@ pub fn create(options: &CreateOptions<'_>) -> Result<CreateReport> {
 }
 
 async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
-    let root = options.root.parse()?;
+    let root = options.root.parse_unexpired(options.now)?;
     check_keys(
         options.keys,
         &root.signed,
@@ -256,9 +258,18 @@ async fn release_manifest(
         .waves
         .waves_for(options.release_start)
         .map_err(|e| Error::Manifest(Box::new(e)))?;
-    manifest
-        .add_update(update, AddUpdateOptions::default())
-        .map_err(|e| Error::Manifest(Box::new(e)))?;
+    let add = AddUpdateOptions {
+        replace: options.replace,
+        ..AddUpdateOptions::default()
+    };
+    manifest.add_update(update, add).map_err(|e| match e {
+        update_metadata::Error::DuplicateUpdate { .. } => Error::AlreadyPublished {
+            variant: artifacts.variant.clone(),
+            arch: artifacts.arch.clone(),
+            version: artifacts.version.to_string(),
+        },
+        e => Error::Manifest(Box::new(e)),
+    })?;
     if let Some(previous) = previous.filter(|p| *p < artifacts.version) {
         if !artifacts.migrations.is_empty() {
             let names = artifacts

@@ -140,6 +140,26 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The release is already in the repository's manifest.json.
+    #[error("{variant} {version} ({arch}) is already published in this repository; build the next version (`twoliter build variant {variant} --release-version X.Y.Z`), or pass --replace to replace its manifest.json entry")]
+    AlreadyPublished {
+        /// The variant.
+        variant: String,
+        /// The architecture.
+        arch: String,
+        /// The version.
+        version: String,
+    },
+
+    /// The trusted root role has expired: nothing signed for it would load on a host.
+    #[error("the root role from {origin} expired at {expired}; clients refuse every repository signed for it. Sign a root with a later expiry (`twoliter repo init --force --expires '52 weeks'`, then give hosts the new root.json)")]
+    RootExpired {
+        /// Where the root came from.
+        origin: String,
+        /// Its expiry, RFC 3339.
+        expired: String,
+    },
+
     /// Anything else tough reports.
     #[error("{action}: {reason}")]
     Tuf {

@@ -42,7 +42,9 @@ pub fn generate_key(path: &Path, key_type: KeyType) -> Result<()> {
     };
     let rng = SystemRandom::new();
     let der: Vec<u8> = match key_type {
-        KeyType::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng)
+        // PKCS#8 v1, the form `openssl genpkey` writes and OpenSSL 3.0 reads (v2 adds the
+        // public key, which OpenSSL 3.0 refuses).
+        KeyType::Ed25519 => Ed25519KeyPair::generate_pkcs8v1(&rng)
             .map_err(|_| fail("ed25519 key generation failed"))?
             .as_ref()
             .to_vec(),

@@ -74,6 +74,8 @@ pub struct RoleStatus {
     pub expires: String,
     /// Whole days until it expires (negative once expired).
     pub expires_in_days: i64,
+    /// It has expired: clients refuse the repository.
+    pub expired: bool,
     /// The key ids root.json trusts for the role.
     pub keys: Vec<String>,
     /// How many of them must sign.
@@ -152,7 +154,10 @@ pub fn status(
             let seconds_left = expires.as_second() - now_secs;
             let days = seconds_left.div_euclid(86_400);
             if seconds_left <= 0 {
-                report.warnings.push(format!("{role} expired at {expires}"));
+                report.warnings.push(format!(
+                    "{role} expired at {expires}; clients refuse the repository until it is re-signed (`twoliter repo refresh --published --unsafe-refresh`{})",
+                    if role == RoleType::Root { ", or a new root from `twoliter repo init`" } else { "" }
+                ));
             } else if seconds_left < i64::from(warn_days) * 86_400 {
                 report.warnings.push(format!(
                     "{role} expires within {warn_days} days ({expires}); run `twoliter repo refresh`"
@@ -168,6 +173,7 @@ pub fn status(
                 version,
                 expires: expires.to_string(),
                 expires_in_days: days,
+                expired: seconds_left <= 0,
                 keys,
                 threshold,
                 signatures: trusted,

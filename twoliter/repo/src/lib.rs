@@ -38,6 +38,6 @@ pub use keys::{
 #[cfg(feature = "kms")]
 pub use kms::KmsKeySource;
 pub use load::{Location, TrustedRoot};
-pub use policy::ExpirationPolicy;
+pub use policy::{parse_lifetime, ExpirationPolicy};
 pub use refresh::{refresh, RefreshOptions, RefreshReport};
 pub use sign::Versions;

@@ -79,6 +79,26 @@ impl TrustedRoot {
             reason: e.to_string(),
         })
     }
+
+    /// [`TrustedRoot::parse`], refusing a root that has expired at `now` (signing for it is
+    /// pointless).
+    ///
+    /// # Errors
+    /// As [`TrustedRoot::parse`], and [`Error::RootExpired`].
+    pub fn parse_unexpired(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Result<tough::schema::Signed<tough::schema::Root>> {
+        let root = self.parse()?;
+        let now = jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::MAX);
+        if root.signed.expires <= now {
+            return Err(Error::RootExpired {
+                origin: self.origin.clone(),
+                expired: root.signed.expires.to_string(),
+            });
+        }
+        Ok(root)
+    }
 }
 
 /// Where a repository's metadata and targets are.
@@ -232,9 +252,18 @@ pub(crate) async fn load(
     })
     .load()
     .await
-    .map_err(|e| Error::Load {
-        metadata_url: location.metadata_url.to_string(),
-        root: root.origin.clone(),
-        reason: chain(&e),
+    .map_err(|e| {
+        let mut reason = chain(&e);
+        if matches!(e, tough::error::Error::ExpiredMetadata { .. }) {
+            reason.push_str(
+                "; re-sign it first with `twoliter repo refresh --published --unsafe-refresh` \
+                 (and publish the new metadata)",
+            );
+        }
+        Error::Load {
+            metadata_url: location.metadata_url.to_string(),
+            root: root.origin.clone(),
+            reason,
+        }
     })
 }

@@ -11,13 +11,33 @@ pub(crate) struct Output {
     staging: tempfile::TempDir,
     parent: PathBuf,
     name: String,
+    /// Held until the output is finished or dropped: one writer per repository directory.
+    _lock: std::fs::File,
 }
 
+/// Prefixes of the hidden work entries an `Output` makes beside the final directories.
+const WORK_PREFIXES: [&str; 4] = [".tmp-", ".staging-", ".old-", ".latest-"];
+
 impl Output {
-    /// Starts `<output_root>/<repo>/<name>`.
+    /// Starts `<output_root>/<repo>/<name>`. Takes the repository directory's lock, then removes
+    /// work directories that an interrupted run (killed, power loss) left behind.
     pub(crate) fn start(output_root: &Path, repo: &str, name: &str) -> Result<Self> {
         let parent = output_root.join(repo);
         std::fs::create_dir_all(&parent).map_err(io_err("create directory", &parent))?;
+        let lock_path = parent.join(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err("open", &lock_path))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => io_err("lock", &lock_path)(std::io::Error::other(
+                "another twoliter is writing this repository directory; wait for it to finish",
+            )),
+            std::fs::TryLockError::Error(e) => io_err("lock", &lock_path)(e),
+        })?;
+        remove_leftovers(&parent)?;
         let temp = tempfile::Builder::new()
             .prefix(&format!(".tmp-{name}-"))
             .tempdir_in(&parent)
@@ -31,6 +51,7 @@ impl Output {
             staging,
             parent,
             name: name.to_string(),
+            _lock: lock,
         })
     }
 
@@ -72,6 +93,28 @@ impl Output {
         sync_file_system(&self.parent)?;
         Ok(final_dir)
     }
+}
+
+/// Removes the work entries (see [`WORK_PREFIXES`]) in `parent`; only called with its lock held,
+/// so they belong to runs that ended without cleaning up.
+fn remove_leftovers(parent: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(parent).map_err(io_err("list", parent))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !WORK_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io_err("remove the leftover", &path))?;
+        tracing::info!("removed {} left by an interrupted run", path.display());
+    }
+    Ok(())
 }
 
 /// Flushes the file system holding `dir`: one `syncfs` covers the metadata files, copied targets

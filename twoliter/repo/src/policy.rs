@@ -41,15 +41,21 @@ impl Default for ExpirationPolicy {
 
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
-    let duration = humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "'{text}' is not a duration like \"2 weeks\" or \"7d\": {e}"
-        ))
-    })?;
+    parse_lifetime(&text).map_err(serde::de::Error::custom)
+}
+
+/// Parses a metadata lifetime such as "2 weeks" or "7d" (policy files, `repo init --expires`),
+/// refusing anything under a minute: such metadata would expire before hosts could fetch it.
+///
+/// # Errors
+/// A message naming the text and what is expected.
+pub fn parse_lifetime(text: &str) -> std::result::Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration like \"2 weeks\" or \"7d\": {e}"))?;
     if duration < Duration::from_secs(60) {
-        return Err(serde::de::Error::custom(format!(
+        return Err(format!(
             "'{text}' is shorter than a minute; metadata would expire before hosts could fetch it"
-        )));
+        ));
     }
     Ok(duration)
 }

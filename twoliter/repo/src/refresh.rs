@@ -52,7 +52,7 @@ pub struct RefreshReport {
 /// `unsafe_refresh` is false), [`Error::Key`] for unusable keys.
 pub fn refresh(options: &RefreshOptions<'_>) -> Result<RefreshReport> {
     block_on(async {
-        let root = options.root.parse()?;
+        let root = options.root.parse_unexpired(options.now)?;
         check_keys(
             options.keys,
             &root.signed,

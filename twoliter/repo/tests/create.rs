@@ -204,6 +204,7 @@ impl Fixture {
             release_start: now,
             waves: &WavePolicy::default(),
             expirations: &ExpirationPolicy::default(),
+            replace: false,
             now,
         })
     }
@@ -219,6 +220,8 @@ impl Fixture {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.join("repos/default"))
             .map(|d| {
                 d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    // The writers' lock file is not output.
+                    .filter(|name| name != ".lock")
                     .collect()
             })
             .unwrap_or_default();
@@ -240,7 +243,16 @@ fn manifest_of(repo_dir: &Path) -> Manifest {
 fn create_then_extend_with_mixed_key_types() {
     let f = fixture();
     let now = SystemTime::now();
+    // Work directories of a killed earlier run are cleaned up; final ones are kept.
+    let repos = f.dir.join("repos/default");
+    std::fs::create_dir_all(repos.join(".tmp-0.1.0-killed/metadata")).unwrap();
+    std::fs::create_dir_all(repos.join(".staging-0.1.0-killed")).unwrap();
+    std::fs::create_dir_all(repos.join("0.0.9-kept")).unwrap();
     let first = f.create("0.1.0", &f.nowhere(), &f.all_keys(), now).unwrap();
+    assert!(!repos.join(".tmp-0.1.0-killed").exists());
+    assert!(!repos.join(".staging-0.1.0-killed").exists());
+    assert!(repos.join("0.0.9-kept").is_dir());
+    std::fs::remove_dir(repos.join("0.0.9-kept")).unwrap();
     assert!(!first.extended);
     // 5 images + manifest.json.
     assert_eq!(first.total_targets, 6);
@@ -292,7 +304,10 @@ fn create_then_extend_with_mixed_key_types() {
             later,
         )
         .unwrap_err();
-    assert!(matches!(error, Error::Manifest(_)), "{error}");
+    assert!(
+        matches!(error, Error::AlreadyPublished { .. }) && error.to_string().contains("--replace"),
+        "{error}"
+    );
     assert_eq!(f.final_dirs(), before);
 
     // Status: four roles, signed, nothing expiring within 7 days.
@@ -409,6 +424,22 @@ fn expired_root_is_refused() {
         error.to_string().to_lowercase().contains("expired"),
         "{error}"
     );
+    // Signing for a root that has expired by then is refused up front, writing nothing.
+    let before = f.final_dirs();
+    let ten_years = Duration::from_secs(10 * 365 * 86_400);
+    let error = f
+        .create(
+            "0.2.0",
+            &f.nowhere(),
+            &f.all_keys(),
+            SystemTime::now() + ten_years,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::RootExpired { .. }) && error.to_string().contains("repo init"),
+        "{error}"
+    );
+    assert_eq!(f.final_dirs(), before);
 }
 
 #[test]
@@ -470,6 +501,15 @@ fn init_generates_keys_and_a_root_that_create_uses() {
     generate_key(&dir.join("keys/ed25519.pem"), KeyType::Ed25519).unwrap();
     let mode = std::fs::metadata(&root_key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    // The generated keys are standard PEM that OpenSSL reads too.
+    for name in ["root.pem", "ecdsa.pem", "ed25519.pem"] {
+        let status = Command::new("openssl")
+            .args(["pkey", "-noout", "-in"])
+            .arg(dir.join("keys").join(name))
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl cannot read the generated {name}");
+    }
     // Never overwrites a key.
     assert!(generate_key(&root_key, KeyType::Ed25519).is_err());
 
@@ -514,6 +554,7 @@ fn init_generates_keys_and_a_root_that_create_uses() {
         release_start: now,
         waves: &WavePolicy::default(),
         expirations: &ExpirationPolicy::default(),
+        replace: false,
         now,
     })
     .unwrap();
@@ -562,6 +603,7 @@ fn add_targets_from_directories() {
             release_start: now,
             waves: &WavePolicy::default(),
             expirations: &ExpirationPolicy::default(),
+            replace: false,
             now,
         })
     };
