@@ -81,25 +81,39 @@ fn fake_build(project: &Path, version: &str) {
     std::os::unix::fs::symlink(&release, latest).unwrap();
 }
 
+/// Makes `project` a twoliter project whose Infra.toml has `[repo.<repo>]` with a root at
+/// roles/root.json, the given key lines, and `<project>/published` as the published location.
+/// Returns that location.
+fn project_with_repo(project: &Path, repo: &str, key_lines: &str) -> std::path::PathBuf {
+    std::fs::write(
+        project.join("Twoliter.toml"),
+        "schema-version = 1\nrelease-version = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let published = project.join("published");
+    std::fs::write(
+        project.join("Infra.toml"),
+        format!(
+            "[repo.{repo}]\nroot_role_path = \"roles/root.json\"\n{key_lines}\
+             metadata_base_url = \"file://{0}/metadata\"\ntargets_url = \"file://{0}/targets\"\n",
+            published.display()
+        ),
+    )
+    .unwrap();
+    published
+}
+
 /// Without the `kms` feature a KMS key is a clear error, not a crash or a silent skip.
 #[cfg(not(feature = "kms"))]
 #[test]
 fn kms_key_without_the_feature_says_how_to_get_it() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path();
-    std::fs::write(
-        project.join("Twoliter.toml"),
-        "schema-version = 1\nrelease-version = \"0.1.0\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        project.join("Infra.toml"),
-        "[repo.default]\nroot_role_path = \"roles/root.json\"\n\
-         signing_keys = { kms = { key_id = \"targets-key\" } }\n\
-         metadata_base_url = \"file:///nonexistent/metadata\"\n\
-         targets_url = \"file:///nonexistent/targets\"\n",
-    )
-    .unwrap();
+    project_with_repo(
+        project,
+        "default",
+        "signing_keys = { kms = { key_id = \"targets-key\" } }\n",
+    );
     for args in [
         &["repo", "init"][..],
         &["repo", "init", "--signing-key", "kms:targets-key"],
@@ -117,23 +131,12 @@ fn kms_key_without_the_feature_says_how_to_get_it() {
 fn repo_lifecycle() {
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path();
-    std::fs::write(
-        project.join("Twoliter.toml"),
-        "schema-version = 1\nrelease-version = \"0.1.0\"\n",
-    )
-    .unwrap();
-    let published = project.join("published");
-    std::fs::write(
-        project.join("Infra.toml"),
-        format!(
-            "[repo.default]\nroot_role_path = \"roles/root.json\"\n\
-             signing_keys = {{ file = {{ path = \"keys/signing.pem\" }} }}\n\
-             root_keys = {{ file = {{ path = \"keys/root.pem\" }} }}\n\
-             metadata_base_url = \"file://{0}/metadata\"\ntargets_url = \"file://{0}/targets\"\n",
-            published.display()
-        ),
-    )
-    .unwrap();
+    let published = project_with_repo(
+        project,
+        "default",
+        "signing_keys = { file = { path = \"keys/signing.pem\" } }\n\
+         root_keys = { file = { path = \"keys/root.pem\" } }\n",
+    );
 
     let out = ok(project, &["repo", "init", "--key-type", "ed25519"]);
     assert!(
@@ -267,23 +270,12 @@ mod kms {
             ),
         ];
 
-        std::fs::write(
-            project.join("Twoliter.toml"),
-            "schema-version = 1\nrelease-version = \"0.1.0\"\n",
-        )
-        .unwrap();
-        let published = project.join("published");
-        std::fs::write(
-            project.join("Infra.toml"),
-            format!(
-                "[repo.bench]\nroot_role_path = \"roles/root.json\"\n\
-                 root_keys = {{ file = {{ path = \"keys/root.pem\" }} }}\n\
-                 signing_keys = {{ kms = {{ key_id = \"targets-key\" }} }}\n\
-                 metadata_base_url = \"file://{0}/metadata\"\ntargets_url = \"file://{0}/targets\"\n",
-                published.display()
-            ),
-        )
-        .unwrap();
+        project_with_repo(
+            project,
+            "bench",
+            "root_keys = { file = { path = \"keys/root.pem\" } }\n\
+             signing_keys = { kms = { key_id = \"targets-key\" } }\n",
+        );
         // The root trusts the KMS key for targets, snapshot and timestamp.
         let out = ok_with(
             project,
