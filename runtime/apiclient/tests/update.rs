@@ -52,6 +52,7 @@ fn api_server(dir: &Path) -> PathBuf {
         updog_command: vec![updog.display().to_string()],
         status_path: dir.join("status.json"),
         signpost_disk: Some(dir.join("no-disk")),
+        command_timeout: std::time::Duration::from_secs(60),
     };
     common::serve(config, Some(updates))
 }

@@ -61,7 +61,9 @@
 pub mod http;
 mod updates;
 
-pub use updates::{UpdateConfig, DEFAULT_UPDATE_STATUS_PATH, DEFAULT_UPDOG_COMMAND};
+pub use updates::{
+    UpdateConfig, DEFAULT_UPDATE_COMMAND_TIMEOUT, DEFAULT_UPDATE_STATUS_PATH, DEFAULT_UPDOG_COMMAND,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufReader, Read, Write};

@@ -47,6 +47,9 @@ struct Args {
     /// running root file system].
     #[arg(long, env = "SIGNPOST_DISK")]
     signpost_disk: Option<PathBuf>,
+    /// How long one updog run may take before it is stopped and the update command fails.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    update_command_timeout: std::time::Duration,
 }
 
 fn split(command: &str) -> Vec<String> {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         updog_command: split(&args.updog_command),
         status_path: args.update_status_path,
         signpost_disk: args.signpost_disk,
+        command_timeout: args.update_command_timeout,
     };
     match Server::bind_with_updates(config, updates).and_then(Server::serve) {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,10 +35,12 @@
 
 use std::fmt;
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -65,7 +67,13 @@ pub struct UpdateConfig {
     pub status_path: PathBuf,
     /// The OS disk, for which bank boots next; `None` = the disk holding the running root.
     pub signpost_disk: Option<PathBuf>,
+    /// How long one updog run may take before it is stopped and the command fails (a stalled
+    /// mirror must not hold the update lock forever).
+    pub command_timeout: Duration,
 }
+
+/// Default of [`UpdateConfig::command_timeout`]: enough for a few GiB on a slow link.
+pub const DEFAULT_UPDATE_COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Default for UpdateConfig {
     fn default() -> Self {
@@ -73,6 +81,7 @@ impl Default for UpdateConfig {
             updog_command: vec![DEFAULT_UPDOG_COMMAND.to_string()],
             status_path: DEFAULT_UPDATE_STATUS_PATH.into(),
             signpost_disk: None,
+            command_timeout: DEFAULT_UPDATE_COMMAND_TIMEOUT,
         }
     }
 }
@@ -457,11 +466,13 @@ impl Updates {
         let spawned = Command::new(&argv[0])
             .args(&argv[1..])
             .args(args)
+            // Its own process group, so a timeout stops whatever it started too.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn();
-        let mut child = match spawned {
+        let child = match spawned {
             Ok(c) => c,
             Err(e) => {
                 warn!("failed to run '{shown}': {e}");
@@ -473,7 +484,30 @@ impl Updates {
                 };
             }
         };
-        let stderr_reader = child.stderr.take().map(|mut pipe| {
+        let mut child = child;
+        let (stdout_pipe, stderr_pipe) = (child.stdout.take(), child.stderr.take());
+        // The watchdog stops a child that runs past the timeout; the pipes then close and the
+        // reads below end. (The child is only reaped after `done`, so its pid stays its own.)
+        let child = Arc::new(Mutex::new(child));
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watchdog = {
+            let (child, timed_out) = (Arc::clone(&child), Arc::clone(&timed_out));
+            let timeout = self.config.command_timeout;
+            std::thread::spawn(move || {
+                if finished.recv_timeout(timeout) == Err(RecvTimeoutError::Timeout) {
+                    timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let mut child = child.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Ok(group) = libc::pid_t::try_from(child.id()) {
+                        // SAFETY: kill(2) with a negative pid signals that process group: the
+                        // child's own (`process_group(0)`), which exists until it is reaped.
+                        unsafe { libc::kill(-group, libc::SIGKILL) };
+                    }
+                    let _ = child.kill();
+                }
+            })
+        };
+        let stderr_reader = stderr_pipe.map(|mut pipe| {
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 let _ = pipe.read_to_end(&mut buf);
@@ -481,7 +515,7 @@ impl Updates {
             })
         });
         let mut stdout = Vec::new();
-        if let Some(pipe) = child.stdout.take() {
+        if let Some(pipe) = stdout_pipe {
             let mut limited = pipe.take(STDOUT_CAP);
             let _ = limited.read_to_end(&mut stdout);
             // Drain anything beyond the cap so the child doesn't block on a full pipe.
@@ -491,10 +525,21 @@ impl Updates {
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
         let start = stderr.len().saturating_sub(STDERR_CAP);
-        let stderr = String::from_utf8_lossy(&stderr[start..])
+        let mut stderr = String::from_utf8_lossy(&stderr[start..])
             .trim_end()
             .to_string();
-        match child.wait() {
+        let _ = done.send(());
+        let _ = watchdog.join();
+        if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+            let limit = humantime::format_duration(self.config.command_timeout);
+            warn!("'{shown}' ran longer than {limit} and was stopped");
+            stderr = join(
+                &stderr,
+                &format!("'{shown}' ran longer than {limit} and was stopped"),
+            );
+        }
+        let waited = child.lock().unwrap_or_else(|p| p.into_inner()).wait();
+        match waited {
             Ok(status) => {
                 if !status.success() {
                     warn!("'{shown}' failed ({status}): {stderr}");

@@ -216,3 +216,33 @@ fn updog_that_cannot_run_fails_the_command() {
     assert_eq!(status["most_recent_command"]["cmd_status"], "Failed");
     s.expect("GET", "/updates/status?bogus=1", None, 400);
 }
+
+/// An updog that hangs (a stalled mirror) is stopped after the command timeout (5 s here), with
+/// what it started: the lock is released and the prepare fails, naming the timeout.
+#[test]
+fn hung_updog_is_stopped_after_the_timeout() {
+    let s = TestServer::start();
+    run(&s, "refresh-updates", "Available");
+    std::fs::write(s.dir.path().join("image-delay"), "120").unwrap();
+    let started = Instant::now();
+    s.expect("POST", "/actions/prepare-update", None, 204);
+    let status = wait_done(&s);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let cmd = &status["most_recent_command"];
+    assert_eq!(cmd["cmd_status"], "Failed", "{status}");
+    assert!(
+        cmd["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("ran longer than 5s"),
+        "{status}"
+    );
+    assert_eq!(status["update_state"], "Available");
+    // The lock is free again.
+    std::fs::write(s.dir.path().join("image-delay"), "0").unwrap();
+    run(&s, "prepare-update", "Staged");
+}

@@ -30,10 +30,22 @@ pub struct UreqTransport {
     agent: ureq::Agent,
 }
 
+/// How long connecting to a server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a server may take to start answering a request (status line and headers). Bodies
+/// have no overall limit: a large image on a slow link may take long, as long as it flows.
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Default for UreqTransport {
     fn default() -> Self {
         UreqTransport {
-            agent: ureq::Agent::new_with_defaults(),
+            agent: ureq::Agent::config_builder()
+                .timeout_connect(Some(CONNECT_TIMEOUT))
+                .timeout_recv_response(Some(RESPONSE_TIMEOUT))
+                .user_agent(concat!("tuf-transport/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into(),
         }
     }
 }

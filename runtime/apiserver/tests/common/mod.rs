@@ -37,6 +37,8 @@ fn spawn_server(dir: &Path, socket: &Path, datastore: &Path, apply_command: &str
         .arg(dir.join("updog"))
         .arg("--update-status-path")
         .arg(dir.join("status/status.json"))
+        .arg("--update-command-timeout")
+        .arg("5s")
         // No Bottlerocket disk here: next-to-boot is judged from the update state.
         .arg("--signpost-disk")
         .arg(dir.join("no-disk"))
