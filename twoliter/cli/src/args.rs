@@ -412,9 +412,10 @@ pub enum RepoCommand {
         /// Signing keys: PEM files or `kms:<key-id>` (repeatable).
         #[arg(long, value_name = "FILE|kms:KEY")]
         signing_key: Vec<PathBuf>,
-        /// The type of keys generated.
-        #[arg(long, value_enum, default_value_t = KeyTypeArg::Rsa)]
-        key_type: KeyTypeArg,
+        /// The type of keys generated for key files that don't exist yet [default: rsa];
+        /// existing key files are used as they are.
+        #[arg(long, value_enum)]
+        key_type: Option<KeyTypeArg>,
         /// How many root keys must sign root.json [default: root_key_threshold, else 1].
         #[arg(long)]
         threshold: Option<std::num::NonZeroU64>,
@@ -440,13 +441,16 @@ pub enum RepoCommand {
     /// and `latest`.
     ///
     /// Example: `twoliter repo create --repo default --variant metal-dev --release-start-time 2026-12-01T00:00:00Z`
-    #[command(disable_version_flag = true)]
+    #[command(
+        disable_version_flag = true,
+        group(clap::ArgGroup::new("what").required(true).multiple(true).args(["variant", "add_targets"]))
+    )]
     Create {
         #[command(flatten)]
         repo: RepoArgs,
         /// The variant to publish (built with `twoliter build variant`); optional with
         /// --add-targets.
-        #[arg(long, required_unless_present = "add_targets")]
+        #[arg(long)]
         variant: Option<String>,
         /// The version to publish [default: the latest build].
         #[arg(long, requires = "variant")]

@@ -43,7 +43,8 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                     repo.repo
                 ),
             };
-            let key_type = match key_type {
+            let asked_type = key_type;
+            let key_type = match key_type.unwrap_or(KeyTypeArg::Rsa) {
                 KeyTypeArg::Rsa => KeyType::Rsa,
                 KeyTypeArg::Ecdsa => KeyType::Ecdsa,
                 KeyTypeArg::Ed25519 => KeyType::Ed25519,
@@ -66,6 +67,12 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                     if !path.exists() {
                         twoliter_repo::generate_key(path, key_type)?;
                         generated.push(path.clone());
+                    } else if let Some(asked) = asked_type {
+                        tracing::warn!(
+                            "--key-type {} applies to generated keys only; the existing '{}' is used as it is",
+                            format!("{asked:?}").to_lowercase(),
+                            path.display()
+                        );
                     }
                 }
                 Ok(keys)

@@ -106,7 +106,7 @@ pub enum Error {
     },
 
     /// A signing key could not be used.
-    #[error("signing key ({key}): {reason}")]
+    #[error("{key}: {reason}")]
     Key {
         /// Where the key is (never its contents).
         key: String,

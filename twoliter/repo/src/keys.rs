@@ -27,7 +27,15 @@ impl KeySource for PemKeySource {
         &self,
     ) -> std::result::Result<Box<dyn Sign>, Box<dyn std::error::Error + Send + Sync + 'static>>
     {
-        let data = std::fs::read(&self.path)?;
+        let data = std::fs::read(&self.path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "there is no such file; fix the path, or let `twoliter repo init` generate the \
+                 key files its Infra.toml names"
+                    .to_string()
+            } else {
+                e.to_string()
+            }
+        })?;
         Ok(parse_pem(&data)?)
     }
 
@@ -77,8 +85,9 @@ impl SigningKeys {
     }
 
     fn push_file(&mut self, path: PathBuf) {
+        let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
         self.push(
-            format!("key file '{}'", path.display()),
+            format!("key file '{}'", shown.display()),
             Box::new(PemKeySource { path: path.clone() }),
         );
         self.files.push(path);
