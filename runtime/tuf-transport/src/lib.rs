@@ -1,5 +1,6 @@
-//! A `tough` transport for `file://` and `http(s)://` (through `ureq`, rustls), shared by the
-//! host's update client (updog) and the publisher's repository tool (`twoliter repo`).
+//! A `tough` transport for `file://` and `http(s)://` (through `ureq`, rustls), and the metadata
+//! size limits, shared by the host's update client (updog) and the publisher's repository tool
+//! (`twoliter repo`), so a repository the publisher accepts is one hosts accept.
 //!
 //! Each fetch reads on its own thread in large chunks (1 MiB) and hands them to tough through a
 //! small bounded channel, so reading overlaps with tough's hashing and with decompression.
@@ -148,5 +149,17 @@ impl Stream for ChannelStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.0.poll_recv(cx)
+    }
+}
+
+/// Metadata size limits for loading a repository: generous for thousands of targets, small
+/// enough that a hostile mirror cannot exhaust memory.
+pub fn limits() -> tough::Limits {
+    tough::Limits {
+        max_root_size: 1024 * 1024,
+        max_targets_size: 64 * 1024 * 1024,
+        max_timestamp_size: 1024 * 1024,
+        max_snapshot_size: 4 * 1024 * 1024,
+        max_root_updates: 1024,
     }
 }

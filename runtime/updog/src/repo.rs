@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use futures::{Stream, StreamExt};
-use tough::{Bytes, ExpirationEnforcement, Limits, RepositoryLoader, TargetName};
+use tough::{Bytes, ExpirationEnforcement, RepositoryLoader, TargetName};
 use update_metadata::Manifest;
 
 use crate::config::{base_url, Config};
@@ -54,13 +54,7 @@ impl Repo {
             .transport(UreqTransport::default())
             .datastore(source.metadata_dir)
             .expiration_enforcement(ExpirationEnforcement::Safe)
-            .limits(Limits {
-                max_root_size: 1024 * 1024,
-                max_targets_size: 32 * 1024 * 1024,
-                max_timestamp_size: 1024 * 1024,
-                max_snapshot_size: 4 * 1024 * 1024,
-                max_root_updates: 1024,
-            });
+            .limits(tuf_transport::limits());
         let repo = runtime
             .block_on(loader.load())
             .map_err(|e| fail(chain(&e)))?;

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use twoliter_project::{Infra, SigningKeyConfig};
 use twoliter_repo::{
     Artifacts, CreateOptions, ExpirationPolicy, InitOptions, KeyType, Location, RefreshOptions,
-    SigningKeys, TrustedRoot,
+    Signing, SigningKeys, TrustedRoot,
 };
 use update_metadata::{Timestamp, WavePolicy};
 
@@ -153,18 +153,20 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             };
             let expirations = expirations(expiration_policy.as_deref())?;
             let report = twoliter_repo::create(&CreateOptions {
-                repo: &repo.repo,
-                root: &root,
-                location: &location,
-                keys: &keys,
+                signing: Signing {
+                    repo: &repo.repo,
+                    root: &root,
+                    location: &location,
+                    keys: &keys,
+                    output_root: &repos_dir,
+                    expirations: &expirations,
+                    now,
+                },
                 artifacts: artifacts.as_ref(),
                 add_targets: &extra,
-                output_root: &repos_dir,
                 release_start,
                 waves: &waves,
-                expirations: &expirations,
                 replace,
-                now,
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -265,13 +267,15 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             let keys = keys(&infra, &repo.repo, &signing_key)?;
             let expirations = expirations(expiration_policy.as_deref())?;
             let report = twoliter_repo::refresh(&RefreshOptions {
-                repo: &repo.repo,
-                root: &root,
-                location: &location,
-                keys: &keys,
-                output_root: &repos_dir,
-                expirations: &expirations,
-                now: SystemTime::now(),
+                signing: Signing {
+                    repo: &repo.repo,
+                    root: &root,
+                    location: &location,
+                    keys: &keys,
+                    output_root: &repos_dir,
+                    expirations: &expirations,
+                    now: SystemTime::now(),
+                },
                 unsafe_refresh,
             })?;
             if json {

@@ -81,6 +81,15 @@ fn fake_build(project: &Path, version: &str) {
     std::os::unix::fs::symlink(&release, latest).unwrap();
 }
 
+/// `twoliter repo create --variant metal-dev --json`, parsed.
+fn create_json(project: &Path) -> serde_json::Value {
+    let out = ok(
+        project,
+        &["repo", "create", "--variant", "metal-dev", "--json"],
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
 /// Makes `project` a twoliter project whose Infra.toml has `[repo.<repo>]` with a root at
 /// roles/root.json, the given key lines, and `<project>/published` as the published location.
 /// Returns that location.
@@ -148,21 +157,13 @@ fn repo_lifecycle() {
     assert!(err.contains("--force"), "{err}");
 
     fake_build(project, "0.1.0");
-    let out = ok(
-        project,
-        &["repo", "create", "--variant", "metal-dev", "--json"],
-    );
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let report = create_json(project);
     assert_eq!(report["extended"], false);
     assert_eq!(report["total_targets"], 5);
     // "Publish" it, then extend it with 0.2.0.
     std::os::unix::fs::symlink(report["dir"].as_str().unwrap(), &published).unwrap();
     fake_build(project, "0.2.0");
-    let out = ok(
-        project,
-        &["repo", "create", "--variant", "metal-dev", "--json"],
-    );
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let report = create_json(project);
     assert_eq!(report["extended"], true);
     assert_eq!(report["total_targets"], 9);
 

@@ -3,11 +3,10 @@
 
 use crate::artifacts::{ArtifactFile, Artifacts};
 use crate::error::{chain, io_err, Error, Result};
-use crate::keys::{check_keys, SigningKeys};
-use crate::load::{block_on, exists, load, Location, TrustedRoot};
+use crate::keys::check_keys;
+use crate::load::{block_on, exists, load, Location};
 use crate::output::{place_file, Output};
-use crate::policy::ExpirationPolicy;
-use crate::sign::{next_version, sign_and_write, Versions};
+use crate::sign::{next_version, sign_and_write, Signing, Versions};
 use futures::StreamExt;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -24,32 +23,21 @@ use update_metadata::{AddUpdateOptions, Images, Manifest, Update, WavePolicy};
 /// What to publish and how.
 #[derive(Debug)]
 pub struct CreateOptions<'a> {
-    /// The repository name (for messages and the output directory).
-    pub repo: &'a str,
-    /// The trusted root role.
-    pub root: &'a TrustedRoot,
-    /// Where the repository is published; extended when it exists there.
-    pub location: &'a Location,
-    /// The keys that sign targets, snapshot and timestamp.
-    pub keys: &'a SigningKeys,
+    /// Which repository, signed how, written where (shared with `refresh`). Its location is
+    /// where the repository is published; it is extended when it exists there.
+    pub signing: Signing<'a>,
     /// The variant's built images, with `manifest.json` extended for them; without them,
     /// `manifest.json` is carried over unchanged (or an empty one starts a new repository).
     pub artifacts: Option<&'a Artifacts>,
     /// More files to add as targets, each named by its file name (`--add-targets`, see
     /// [`files_in_dirs`](crate::files_in_dirs)).
     pub add_targets: &'a [ArtifactFile],
-    /// Where repositories are written (`<project>/build/repos`).
-    pub output_root: &'a Path,
     /// When the first wave is measured from.
     pub release_start: SystemTime,
     /// The deployment waves.
     pub waves: &'a WavePolicy,
-    /// Metadata lifetimes.
-    pub expirations: &'a ExpirationPolicy,
     /// Replace manifest.json's entry for a version that is already published.
     pub replace: bool,
-    /// The signing time (metadata versions and expirations start here).
-    pub now: SystemTime,
 }
 
 /// What `repo create` did.
@@ -87,9 +75,9 @@ pub fn create(options: &CreateOptions<'_>) -> Result<CreateReport> {
 }
 
 async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
-    let root = options.root.parse_unexpired(options.now)?;
+    let root = options.signing.root.parse_unexpired(options.signing.now)?;
     check_keys(
-        options.keys,
+        options.signing.keys,
         &root.signed,
         &[RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp],
     )
@@ -109,21 +97,28 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
                 "'{}' would replace the repository's manifest.json, which twoliter writes (or \
                  carries over from {}); rename or leave out the added file",
                 path.display(),
-                options.location.targets_url
+                options.signing.location.targets_url
             ),
         });
     }
     check_unique(&new_files)?;
-    let existing = if exists(options.location).await? {
-        Some(load(options.root, options.location, ExpirationEnforcement::Safe).await?)
+    let existing = if exists(options.signing.location).await? {
+        Some(
+            load(
+                options.signing.root,
+                options.signing.location,
+                ExpirationEnforcement::Safe,
+            )
+            .await?,
+        )
     } else {
         None
     };
     let previous_versions = existing.as_ref().map(Versions::of);
     let versions = Versions {
-        targets: next_version(previous_versions.map(|v| v.targets), options.now),
-        snapshot: next_version(previous_versions.map(|v| v.snapshot), options.now),
-        timestamp: next_version(previous_versions.map(|v| v.timestamp), options.now),
+        targets: next_version(previous_versions.map(|v| v.targets), options.signing.now),
+        snapshot: next_version(previous_versions.map(|v| v.snapshot), options.signing.now),
+        timestamp: next_version(previous_versions.map(|v| v.timestamp), options.signing.now),
     };
 
     // manifest.json: the published one extended with this release; without a variant, the
@@ -139,9 +134,13 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
         Some(artifacts) => artifacts.release_name(),
         None => format!("targets-{}", versions.targets),
     };
-    let output = Output::start(options.output_root, options.repo, &release_name)?;
+    let output = Output::start(
+        options.signing.output_root,
+        options.signing.repo,
+        &release_name,
+    )?;
     let root_path = output.dir().join("root.json");
-    std::fs::write(&root_path, &options.root.bytes).map_err(io_err("write", &root_path))?;
+    std::fs::write(&root_path, &options.signing.root.bytes).map_err(io_err("write", &root_path))?;
     if let Some(manifest) = manifest {
         let path = output.staging().join(MANIFEST);
         manifest
@@ -177,11 +176,11 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
     }
     sign_and_write(
         editor,
-        options.repo,
-        options.keys,
+        options.signing.repo,
+        options.signing.keys,
         versions,
-        options.expirations,
-        options.now,
+        options.signing.expirations,
+        options.signing.now,
         &output.dir().join("metadata"),
     )
     .await?;
@@ -210,7 +209,7 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
             let dest = targets_dir.join(file_name(name.raw(), target));
             copy_existing_target(
                 repo,
-                options.location,
+                options.signing.location,
                 name,
                 &file_name(name.raw(), target),
                 &dest,

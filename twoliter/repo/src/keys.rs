@@ -13,6 +13,13 @@ use twoliter_project::{Infra, SigningKeyConfig};
 /// What a `--root-key`/`--signing-key` argument starts with to name an AWS KMS key.
 pub const KMS_KEY_PREFIX: &str = "kms:";
 
+/// What a key source says when tough asks it to store a key: twoliter never writes keys through
+/// one (`repo init` writes PEM files itself).
+pub(crate) fn refuse_key_write(
+) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+    Err("twoliter does not write keys through a key source".into())
+}
+
 /// A PEM private key file: PKCS#8 (`PRIVATE KEY`: RSA, ECDSA P-256 or ed25519) or PKCS#1
 /// (`RSA PRIVATE KEY`).
 #[derive(Debug, Clone)]
@@ -44,7 +51,7 @@ impl KeySource for PemKeySource {
         _value: &str,
         _key_id_hex: &str,
     ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        Err("twoliter does not write keys through a key source".into())
+        crate::keys::refuse_key_write()
     }
 }
 

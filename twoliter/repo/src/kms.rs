@@ -70,6 +70,6 @@ impl KeySource for KmsKeySource {
         _value: &str,
         _key_id_hex: &str,
     ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
-        Err("twoliter does not write keys through a key source".into())
+        crate::keys::refuse_key_write()
     }
 }

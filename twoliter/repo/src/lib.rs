@@ -40,4 +40,4 @@ pub use kms::KmsKeySource;
 pub use load::{Location, TrustedRoot};
 pub use policy::{parse_lifetime, ExpirationPolicy};
 pub use refresh::{refresh, RefreshOptions, RefreshReport};
-pub use sign::Versions;
+pub use sign::{Signing, Versions};

@@ -3,7 +3,7 @@
 use crate::error::{chain, io_err, Error, Result};
 use sha2::{Digest, Sha512};
 use std::path::Path;
-use tough::{ExpirationEnforcement, Limits, RepositoryLoader, Transport, TransportErrorKind};
+use tough::{ExpirationEnforcement, RepositoryLoader, Transport, TransportErrorKind};
 use tuf_transport::UreqTransport;
 use twoliter_project::{Infra, RepoConfig};
 use url::Url;
@@ -243,13 +243,7 @@ pub(crate) async fn load(
     )
     .transport(UreqTransport::default())
     .expiration_enforcement(enforcement)
-    .limits(Limits {
-        max_root_size: 1024 * 1024,
-        max_targets_size: 64 * 1024 * 1024,
-        max_timestamp_size: 1024 * 1024,
-        max_snapshot_size: 4 * 1024 * 1024,
-        max_root_updates: 1024,
-    })
+    .limits(tuf_transport::limits())
     .load()
     .await
     .map_err(|e| {

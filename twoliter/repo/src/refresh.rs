@@ -2,14 +2,12 @@
 //! touching targets.
 
 use crate::error::{chain, io_err, Error, Result};
-use crate::keys::{check_keys, SigningKeys};
-use crate::load::{block_on, load, Location, TrustedRoot};
+use crate::keys::check_keys;
+use crate::load::{block_on, load};
 use crate::output::Output;
-use crate::policy::ExpirationPolicy;
-use crate::sign::{next_version, sign_and_write, unix_seconds, Versions};
+use crate::sign::{next_version, sign_and_write, unix_seconds, Signing, Versions};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::PathBuf;
 use tough::editor::RepositoryEditor;
 use tough::schema::RoleType;
 use tough::ExpirationEnforcement;
@@ -17,20 +15,8 @@ use tough::ExpirationEnforcement;
 /// What to refresh.
 #[derive(Debug)]
 pub struct RefreshOptions<'a> {
-    /// The repository name.
-    pub repo: &'a str,
-    /// The trusted root role.
-    pub root: &'a TrustedRoot,
-    /// The published repository.
-    pub location: &'a Location,
-    /// The keys that sign targets, snapshot and timestamp.
-    pub keys: &'a SigningKeys,
-    /// Where to write (`<project>/build/repos`).
-    pub output_root: &'a Path,
-    /// Metadata lifetimes.
-    pub expirations: &'a ExpirationPolicy,
-    /// The signing time.
-    pub now: SystemTime,
+    /// Which repository (its location is the published one), signed how, written where.
+    pub signing: Signing<'a>,
     /// Load metadata even when it has already expired.
     pub unsafe_refresh: bool,
 }
@@ -52,9 +38,9 @@ pub struct RefreshReport {
 /// `unsafe_refresh` is false), [`Error::Key`] for unusable keys.
 pub fn refresh(options: &RefreshOptions<'_>) -> Result<RefreshReport> {
     block_on(async {
-        let root = options.root.parse_unexpired(options.now)?;
+        let root = options.signing.root.parse_unexpired(options.signing.now)?;
         check_keys(
-            options.keys,
+            options.signing.keys,
             &root.signed,
             &[RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp],
         )
@@ -64,12 +50,13 @@ pub fn refresh(options: &RefreshOptions<'_>) -> Result<RefreshReport> {
         } else {
             ExpirationEnforcement::Safe
         };
-        let repo = load(options.root, options.location, enforcement).await?;
+        let repo = load(options.signing.root, options.signing.location, enforcement).await?;
         let previous = Versions::of(&repo);
-        let name = format!("refresh-{}", unix_seconds(options.now));
-        let output = Output::start(options.output_root, options.repo, &name)?;
+        let name = format!("refresh-{}", unix_seconds(options.signing.now));
+        let output = Output::start(options.signing.output_root, options.signing.repo, &name)?;
         let root_path = output.dir().join("root.json");
-        std::fs::write(&root_path, &options.root.bytes).map_err(io_err("write", &root_path))?;
+        std::fs::write(&root_path, &options.signing.root.bytes)
+            .map_err(io_err("write", &root_path))?;
         let editor = RepositoryEditor::from_repo(&root_path, repo)
             .await
             .map_err(|e| Error::Tuf {
@@ -77,17 +64,17 @@ pub fn refresh(options: &RefreshOptions<'_>) -> Result<RefreshReport> {
                 reason: chain(&e),
             })?;
         let versions = Versions {
-            targets: next_version(Some(previous.targets), options.now),
-            snapshot: next_version(Some(previous.snapshot), options.now),
-            timestamp: next_version(Some(previous.timestamp), options.now),
+            targets: next_version(Some(previous.targets), options.signing.now),
+            snapshot: next_version(Some(previous.snapshot), options.signing.now),
+            timestamp: next_version(Some(previous.timestamp), options.signing.now),
         };
         sign_and_write(
             editor,
-            options.repo,
-            options.keys,
+            options.signing.repo,
+            options.signing.keys,
             versions,
-            options.expirations,
-            options.now,
+            options.signing.expirations,
+            options.signing.now,
             &output.dir().join("metadata"),
         )
         .await?;

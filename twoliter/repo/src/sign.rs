@@ -85,3 +85,23 @@ pub(crate) async fn sign_and_write(
     let signed = editor.sign(&keys.sources).await.map_err(fail)?;
     signed.write(metadata_dir).await.map_err(fail)
 }
+
+/// What `create` and `refresh` share: which repository, the trust and keys to sign it with,
+/// where the result goes, the metadata lifetimes and the signing time.
+#[derive(Debug, Clone, Copy)]
+pub struct Signing<'a> {
+    /// The repository name (for messages and the output directory).
+    pub repo: &'a str,
+    /// The trusted root role.
+    pub root: &'a crate::TrustedRoot,
+    /// Where the repository is published.
+    pub location: &'a crate::Location,
+    /// The keys that sign targets, snapshot and timestamp.
+    pub keys: &'a crate::SigningKeys,
+    /// Where repositories are written (`<project>/build/repos`).
+    pub output_root: &'a std::path::Path,
+    /// Metadata lifetimes.
+    pub expirations: &'a crate::ExpirationPolicy,
+    /// The signing time (metadata versions and expirations start here).
+    pub now: SystemTime,
+}

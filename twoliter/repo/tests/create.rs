@@ -15,7 +15,7 @@ use tough::key_source::KeySource;
 use tough::schema::{KeyHolder, RoleKeys, RoleType, Root};
 use twoliter_repo::{
     create, file_keys, refresh, status, validate, Artifacts, CreateOptions, Error,
-    ExpirationPolicy, Location, PemKeySource, RefreshOptions, TrustedRoot,
+    ExpirationPolicy, Location, PemKeySource, RefreshOptions, Signing, TrustedRoot,
 };
 use update_metadata::{Manifest, WavePolicy};
 
@@ -194,18 +194,20 @@ impl Fixture {
         let artifacts = Artifacts::load(&build, VARIANT, ARCH)?;
         let keys = file_keys(key_files);
         create(&CreateOptions {
-            repo: "default",
-            root: &self.root,
-            location: published,
-            keys: &keys,
+            signing: Signing {
+                repo: "default",
+                root: &self.root,
+                location: published,
+                keys: &keys,
+                output_root: &self.dir.join("repos"),
+                expirations: &ExpirationPolicy::default(),
+                now,
+            },
             artifacts: Some(&artifacts),
             add_targets: &[],
-            output_root: &self.dir.join("repos"),
             release_start: now,
             waves: &WavePolicy::default(),
-            expirations: &ExpirationPolicy::default(),
             replace: false,
-            now,
         })
     }
 
@@ -335,13 +337,15 @@ fn create_then_extend_with_mixed_key_types() {
     // Refresh: new versions, same targets.
     let keys = file_keys(&f.all_keys());
     let refreshed = refresh(&RefreshOptions {
-        repo: "default",
-        root: &f.root,
-        location: &Location::from_dir(&second.dir).unwrap(),
-        keys: &keys,
-        output_root: &f.dir.join("repos"),
-        expirations: &ExpirationPolicy::default(),
-        now: later + Duration::from_secs(5),
+        signing: Signing {
+            repo: "default",
+            root: &f.root,
+            location: &Location::from_dir(&second.dir).unwrap(),
+            keys: &keys,
+            output_root: &f.dir.join("repos"),
+            expirations: &ExpirationPolicy::default(),
+            now: later + Duration::from_secs(5),
+        },
         unsafe_refresh: false,
     })
     .unwrap();
@@ -544,18 +548,20 @@ fn init_generates_keys_and_a_root_that_create_uses() {
     std::fs::create_dir_all(empty.join("targets")).unwrap();
     let now = SystemTime::now();
     let report = create(&CreateOptions {
-        repo: "default",
-        root: &root,
-        location: &Location::from_dir(&empty).unwrap(),
-        keys: &file_keys(&signing[1..]),
+        signing: Signing {
+            repo: "default",
+            root: &root,
+            location: &Location::from_dir(&empty).unwrap(),
+            keys: &file_keys(&signing[1..]),
+            output_root: &dir.join("repos"),
+            expirations: &ExpirationPolicy::default(),
+            now,
+        },
         artifacts: Some(&artifacts),
         add_targets: &[],
-        output_root: &dir.join("repos"),
         release_start: now,
         waves: &WavePolicy::default(),
-        expirations: &ExpirationPolicy::default(),
         replace: false,
-        now,
     })
     .unwrap();
     validate(&root, &Location::from_dir(&report.dir).unwrap(), true).unwrap();
@@ -593,18 +599,20 @@ fn add_targets_from_directories() {
                location: &Location,
                now: SystemTime| {
         create(&CreateOptions {
-            repo: "default",
-            root: &f.root,
-            location,
-            keys: &keys,
+            signing: Signing {
+                repo: "default",
+                root: &f.root,
+                location,
+                keys: &keys,
+                output_root: &f.dir.join("repos"),
+                expirations: &ExpirationPolicy::default(),
+                now,
+            },
             artifacts,
             add_targets,
-            output_root: &f.dir.join("repos"),
             release_start: now,
             waves: &WavePolicy::default(),
-            expirations: &ExpirationPolicy::default(),
             replace: false,
-            now,
         })
     };
     let nowhere = f.nowhere();
