@@ -176,11 +176,8 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
     }
     sign_and_write(
         editor,
-        options.signing.repo,
-        options.signing.keys,
+        &options.signing,
         versions,
-        options.signing.expirations,
-        options.signing.now,
         &output.dir().join("metadata"),
     )
     .await?;

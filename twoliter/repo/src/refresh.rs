@@ -70,11 +70,8 @@ pub fn refresh(options: &RefreshOptions<'_>) -> Result<RefreshReport> {
         };
         sign_and_write(
             editor,
-            options.signing.repo,
-            options.signing.keys,
+            &options.signing,
             versions,
-            options.signing.expirations,
-            options.signing.now,
             &output.dir().join("metadata"),
         )
         .await?;

@@ -61,13 +61,17 @@ pub(crate) fn expiry(now: SystemTime, lifetime: Duration) -> Result<jiff::Timest
 /// metadata (consistent-snapshot names when the root asks for them) into `metadata_dir`.
 pub(crate) async fn sign_and_write(
     mut editor: RepositoryEditor,
-    repo: &str,
-    keys: &SigningKeys,
+    signing: &Signing<'_>,
     versions: Versions,
-    expirations: &ExpirationPolicy,
-    now: SystemTime,
     metadata_dir: &Path,
 ) -> Result<()> {
+    let Signing {
+        repo,
+        keys,
+        expirations,
+        now,
+        ..
+    } = *signing;
     let version = |v: u64| std::num::NonZeroU64::new(v).unwrap_or(std::num::NonZeroU64::MIN);
     let fail = |e: tough::error::Error| Error::Sign {
         repo: repo.to_string(),
@@ -97,11 +101,11 @@ pub struct Signing<'a> {
     /// Where the repository is published.
     pub location: &'a crate::Location,
     /// The keys that sign targets, snapshot and timestamp.
-    pub keys: &'a crate::SigningKeys,
+    pub keys: &'a SigningKeys,
     /// Where repositories are written (`<project>/build/repos`).
     pub output_root: &'a std::path::Path,
     /// Metadata lifetimes.
-    pub expirations: &'a crate::ExpirationPolicy,
+    pub expirations: &'a ExpirationPolicy,
     /// The signing time (metadata versions and expirations start here).
     pub now: SystemTime,
 }
