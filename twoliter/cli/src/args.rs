@@ -89,6 +89,17 @@ pub enum Command {
     /// `twoliter repo validate --repo default --validate-targets`.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Publish images to AWS: AMIs in every region, launch permissions, SSM parameters.
+    ///
+    /// Runs the `twoliter-publish` binary (the AWS SDK is slow to compile, so it is built on
+    /// its own: `cargo install --path twoliter/publish`). `twoliter publish --help` shows its
+    /// commands. Example: `twoliter publish ami --variant aws-k8s-1.31 --regions us-west-2`.
+    #[command(disable_help_flag = true)]
+    Publish {
+        /// Arguments for `twoliter-publish` (`ami`, `ssm`, `snapshot`, `--help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
 
     /// Write the JSON Schemas of every manifest kind into `<project>/schemas/`.
     ///

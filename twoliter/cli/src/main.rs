@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod image;
 mod progress;
+mod publish;
 mod repo;
 mod sdk;
 mod variant;
@@ -101,6 +102,9 @@ fn run(args: Args) -> Result<ExitCode> {
             std::env::consts::ARCH
         ),
     };
+    if let Command::Publish { args: publish_args } = args.command {
+        return publish::run(args.project_path.as_deref(), args.arch, publish_args);
+    }
     let ctx = Globals {
         project_path: args.project_path,
         arch,
@@ -112,6 +116,7 @@ fn run(args: Args) -> Result<ExitCode> {
         Command::Sdk(command) => sdk::run(&ctx, command),
         Command::Build(command) => build::run(&ctx, command),
         Command::Repo(command) => repo::run(&ctx, command),
+        Command::Publish { .. } => unreachable!("handled above"),
         Command::Schemas { check } => schemas(&ctx, check),
         Command::Completions { shell } => {
             clap_complete::generate(

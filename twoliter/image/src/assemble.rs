@@ -14,7 +14,7 @@ use twoliter_exec::ToolRunner;
 use uuid::Uuid;
 
 /// Output disk formats besides the raw image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImageFormat {
     /// Raw disk images only (lz4-compressed).

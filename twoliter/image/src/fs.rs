@@ -13,7 +13,7 @@ use uuid::Uuid;
 pub const BLOCK_SIZE: u64 = 4096;
 
 /// Which filesystem the root partition gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RootFs {
     /// ext4 without a journal, 4 KiB blocks, shrunk to its content.

@@ -101,13 +101,15 @@ fn encode_block(data: &[u8]) -> Vec<u8> {
     block
 }
 
-/// Decompresses an LZ4 stream of one or more frames from `input` into `output`.
+/// Decompresses an LZ4 stream of one or more frames from `input` into `output`. Runs of zeros
+/// become holes (disk images are mostly empty), so the output takes only the space of its data.
 pub fn decompress_file(input: &Path, output: &Path) -> Result<u64> {
-    use std::io::BufRead;
+    use std::io::{BufRead, Read, Seek, SeekFrom, Write};
     let reader = File::open(input).map_err(|e| Error::io(input, "open", e))?;
     let mut writer = File::create(output).map_err(|e| Error::io(output, "create", e))?;
     let mut reader = std::io::BufReader::new(reader);
-    let mut total = 0;
+    let mut total = 0u64;
+    let mut chunk = vec![0u8; 64 * 1024];
     // One decoder per frame: the frame decoder stops at the end of its frame.
     while !reader
         .fill_buf()
@@ -115,11 +117,40 @@ pub fn decompress_file(input: &Path, output: &Path) -> Result<u64> {
         .is_empty()
     {
         let mut decoder = lz4_flex::frame::FrameDecoder::new(reader);
-        total += std::io::copy(&mut decoder, &mut writer)
-            .map_err(|e| Error::io(input, "decompress", e))?;
+        loop {
+            let n = read_full(&mut decoder, &mut chunk)
+                .map_err(|e| Error::io(input, "decompress", e))?;
+            if n == 0 {
+                break;
+            }
+            if chunk[..n].iter().all(|&b| b == 0) {
+                writer.seek(SeekFrom::Current(n as i64))
+            } else {
+                writer.write_all(&chunk[..n]).map(|()| 0)
+            }
+            .map_err(|e| Error::io(output, "write", e))?;
+            total += n as u64;
+        }
         reader = decoder.into_inner();
     }
-    Ok(total)
+    // A trailing hole needs the length set explicitly.
+    writer
+        .set_len(total)
+        .map_err(|e| Error::io(output, "write", e))?;
+    return Ok(total);
+
+    fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 
 use crate::assemble::ImageFormat;
 use crate::fs::RootFs;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything a later step (boot, repo, publish) needs to know about a built image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Metadata {
     /// Variant name.
@@ -45,7 +45,7 @@ pub struct Metadata {
 }
 
 /// dm-verity parameters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct VerityInfo {
     /// Root hash, hex.
@@ -73,7 +73,7 @@ impl From<&twoliter_verity::VerityOutput> for VerityInfo {
 }
 
 /// One disk's partition table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct DiskReport {
     /// `os` or `data`.
@@ -87,7 +87,7 @@ pub struct DiskReport {
 }
 
 /// One partition table entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct PartitionReport {
     /// GPT entry number.
@@ -107,7 +107,7 @@ pub struct PartitionReport {
 }
 
 /// How full a partition is.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct PartitionUsage {
     /// Partition name.
@@ -138,7 +138,7 @@ impl PartitionUsage {
 }
 
 /// One artifact file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ArtifactFile {
     /// File name in the artifact directory.

@@ -22,6 +22,7 @@ pub use package::{ExternalFile, KitManifest, Package, PackageManifest};
 pub use project::{at, closest_name, discover, Kit, Project, ProjectError, UnknownVariant};
 pub use schema::SchemaKind;
 pub use variant::{
-    Arch, ImageFeature, ImageFormat, ImageLayout, PartitionPlan, Variant, VariantManifest,
+    AmiManifest, AmiSpec, Arch, BootMode, ImageFeature, ImageFormat, ImageLayout, PartitionPlan,
+    Variant, VariantManifest,
 };
 pub use variant_name::VariantName;

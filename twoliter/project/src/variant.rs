@@ -178,6 +178,71 @@ pub struct VariantManifest {
     /// Image features turned on (`true`) or off (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_features: Option<BTreeMap<ImageFeature, bool>>,
+    /// How `twoliter publish ami` registers the variant's AMIs (key by key over inherited values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ami: Option<AmiManifest>,
+}
+
+/// `ami` as written in a manifest: every key optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AmiManifest {
+    /// `legacy-bios`, `uefi` or `uefi-preferred` [default: `uefi-preferred` with the
+    /// `uefi-secure-boot` feature, else the EC2 default].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_mode: Option<BootMode>,
+    /// Whether instances get a NitroTPM 2.0 [default: with the `uefi-secure-boot` feature].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<bool>,
+    /// Whether instances require IMDSv2 [default: true].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imds_v2_only: Option<bool>,
+    /// EBS volume type of the root and data volumes [default: `gp3`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(gp2|gp3|io1|io2|st1|sc1|standard)$"))]
+    pub volume_type: Option<String>,
+    /// Tags put on the AMIs and their snapshots (added to inherited ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// An AMI's boot mode (EC2 `BootMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootMode {
+    /// BIOS only.
+    LegacyBios,
+    /// UEFI only.
+    Uefi,
+    /// UEFI where the instance type supports it, else BIOS.
+    UefiPreferred,
+}
+
+impl BootMode {
+    /// The EC2 API value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootMode::LegacyBios => "legacy-bios",
+            BootMode::Uefi => "uefi",
+            BootMode::UefiPreferred => "uefi-preferred",
+        }
+    }
+}
+
+/// Resolved AMI registration settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AmiSpec {
+    /// Boot mode; `None` leaves EC2's default.
+    pub boot_mode: Option<BootMode>,
+    /// NitroTPM 2.0.
+    pub tpm: bool,
+    /// IMDSv2 required.
+    pub imds_v2_only: bool,
+    /// EBS volume type.
+    pub volume_type: String,
+    /// Tags on AMIs and snapshots.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Resolved disk layout.
@@ -242,6 +307,8 @@ pub struct Variant {
     pub settings_families: Vec<String>,
     /// Every image feature with its effective state.
     pub image_features: BTreeMap<ImageFeature, bool>,
+    /// How the variant's AMIs are registered.
+    pub ami: AmiSpec,
 }
 
 impl Variant {
@@ -382,6 +449,7 @@ pub(crate) struct Layered {
     pub kernel_parameters: Vec<String>,
     pub settings_families: Vec<String>,
     pub image_features: BTreeMap<ImageFeature, bool>,
+    pub ami: AmiManifest,
 }
 
 impl Layered {
@@ -422,6 +490,18 @@ impl Layered {
         }
         for (feature, on) in manifest.image_features.iter().flatten() {
             self.image_features.insert(*feature, *on);
+        }
+        if let Some(ami) = &manifest.ami {
+            let a = &mut self.ami;
+            a.boot_mode = ami.boot_mode.or(a.boot_mode);
+            a.tpm = ami.tpm.or(a.tpm);
+            a.imds_v2_only = ami.imds_v2_only.or(a.imds_v2_only);
+            a.volume_type = ami.volume_type.clone().or(a.volume_type.take());
+            for (key, value) in ami.tags.iter().flatten() {
+                a.tags
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(key.clone(), value.clone());
+            }
         }
     }
 
@@ -497,7 +577,18 @@ impl Layered {
                     .unwrap_or(f.default_enabled());
                 (f, on)
             })
-            .collect();
+            .collect::<BTreeMap<_, _>>();
+        let uefi = image_features[&ImageFeature::UefiSecureBoot];
+        let ami = AmiSpec {
+            boot_mode: self
+                .ami
+                .boot_mode
+                .or(uefi.then_some(BootMode::UefiPreferred)),
+            tpm: self.ami.tpm.unwrap_or(uefi),
+            imds_v2_only: self.ami.imds_v2_only.unwrap_or(true),
+            volume_type: self.ami.volume_type.unwrap_or_else(|| "gp3".into()),
+            tags: self.ami.tags.unwrap_or_default(),
+        };
         Ok(Variant {
             name: name.to_string(),
             parts,
@@ -518,6 +609,7 @@ impl Layered {
                 self.settings_families
             },
             image_features,
+            ami,
         })
     }
 }
