@@ -16,7 +16,6 @@ use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -560,31 +559,13 @@ fn backoff(attempt: u32) -> Duration {
 /// Block indexes that may hold data: those overlapping the file's data regions per
 /// `SEEK_DATA`/`SEEK_HOLE`, or every block when the file system cannot tell.
 fn data_blocks(file: &File, size: u64, block_size: u64) -> Vec<u64> {
-    let all = || (0..size.div_ceil(block_size)).collect();
-    let fd = file.as_raw_fd();
+    let Ok(ranges) = sparse_file::data_ranges(file, size) else {
+        return (0..size.div_ceil(block_size)).collect();
+    };
     let mut blocks: Vec<u64> = Vec::new();
-    let mut offset: u64 = 0;
-    while offset < size {
-        // SAFETY: lseek on a file descriptor we own; it only moves the (unused) file offset.
-        let data = unsafe { libc::lseek(fd, offset as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
-            return match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::ENXIO) => blocks, // no data after `offset`
-                _ => all(),
-            };
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return all();
-        }
-        let (data, hole) = (data as u64, (hole as u64).min(size));
-        if hole <= data {
-            break;
-        }
-        let first = (data / block_size).max(blocks.last().map_or(0, |&last| last + 1));
-        blocks.extend(first..hole.div_ceil(block_size));
-        offset = hole;
+    for (start, end) in ranges {
+        let first = (start / block_size).max(blocks.last().map_or(0, |&last| last + 1));
+        blocks.extend(first..end.div_ceil(block_size));
     }
     blocks
 }

@@ -12,7 +12,6 @@ pub mod error;
 pub mod fs;
 pub mod lz4;
 pub mod metadata;
-pub mod sparse;
 
 pub use assemble::{assemble, kernel_cmdline, AssembleInput, Assembled, ImageFormat, Timing};
 pub use error::{Error, Result};

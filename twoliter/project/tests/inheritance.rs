@@ -91,3 +91,31 @@ fn lists_accumulate_and_scalars_override_in_order() {
     assert_eq!(v.supported_arches, [twoliter_project::Arch::Aarch64]);
     assert_eq!(v.parts.version.as_deref(), Some("1.31"));
 }
+
+#[test]
+fn ami_settings_default_from_features_and_override_key_by_key() {
+    let p = project(&[
+        ("variants/shared/a.yaml", "kits: [k]\nincluded-packages: [p1]\nimage-features: {uefi-secure-boot: true}\nami: {volume-type: gp2, tags: {team: os}}\n"),
+        ("variants/aws-dev/variant.yaml", "inherits: [a]\nami: {tpm: false, tags: {tier: dev}}\n"),
+        ("variants/metal-dev/variant.yaml", "kits: [k]\nincluded-packages: [p1]\n"),
+    ]);
+    let v = p.variant("aws-dev").unwrap();
+    assert_eq!(
+        v.ami.boot_mode,
+        Some(twoliter_project::BootMode::UefiPreferred)
+    );
+    assert!(!v.ami.tpm, "the variant turns off what the feature implies");
+    assert!(v.ami.imds_v2_only);
+    assert_eq!(v.ami.volume_type, "gp2");
+    assert_eq!(
+        v.ami.tags.iter().collect::<Vec<_>>(),
+        [
+            (&"team".to_string(), &"os".to_string()),
+            (&"tier".to_string(), &"dev".to_string())
+        ]
+    );
+    let plain = p.variant("metal-dev").unwrap();
+    assert_eq!(plain.ami.boot_mode, None);
+    assert!(!plain.ami.tpm);
+    assert_eq!(plain.ami.volume_type, "gp3");
+}

@@ -291,7 +291,11 @@ async fn publish_copy_grant_and_ssm_end_to_end() {
         .send()
         .await
         .unwrap();
-    assert_eq!(described.snapshots().len(), 2, "the uploads are found by name");
+    assert_eq!(
+        described.snapshots().len(),
+        2,
+        "the uploads are found by name"
+    );
 
     // A rerun reuses every AMI: nothing uploaded, registered or copied.
     let out = env.ok(&["ami", "--image-dir", build, "--regions", REGIONS, "--json"]);
