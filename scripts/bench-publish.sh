@@ -44,25 +44,8 @@ SKIP_OURS="${BENCH_SKIP_OURS:-0}"
 TOOLS_DIR="${TWOLITER_TOOLS_DIR:-/var/tmp/twoliter-tools}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/twoliter-bench/target}"
 
-PASSED=0
-FAILED=0
-SKIPPED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-# check_fail <what> [details]: a failed check; the run goes on and exits 1 at the end.
-check_fail() {
-    echo "FAIL: $1" >&2
-    [[ $# -gt 1 ]] && printf '%s\n' "$2" | tail -40 | sed 's/^/    /' >&2
-    FAILED=$((FAILED + 1))
-}
-skip() { echo "SKIP: $1"; SKIPPED=$((SKIPPED + 1)); }
-# die <what> [details]: a setup step failed; nothing more can be measured.
-die() {
-    echo "FAIL: $1" >&2
-    [[ $# -gt 1 ]] && printf '%s\n' "$2" | tail -40 | sed 's/^/    /' >&2
-    echo "$NAME: $PASSED passed, $((FAILED + 1)) failed" >&2
-    exit 1
-}
-note() { echo "---- $*"; }
+# shellcheck source=bench-common.sh
+source "$SCRIPT_DIR/bench-common.sh"
 
 [[ "$IMAGE_MIB" =~ ^[1-9][0-9]*$ ]] || die "BENCH_IMAGE_MIB must be a positive integer (got '$IMAGE_MIB')"
 [[ "$DATA_MIB" =~ ^[0-9]+$ ]] && ((DATA_MIB * 2 <= IMAGE_MIB)) \
@@ -106,23 +89,8 @@ if [[ "$SKIP_OURS" != 1 ]]; then
     echo "ours:     $OURS"
 fi
 
-COLDSNAP_BIN="${COLDSNAP:-$TOOLS_DIR/bin/coldsnap}"
-if [[ ! -x "$COLDSNAP_BIN" ]]; then
-    [[ -z "${COLDSNAP:-}" ]] || die "no coldsnap at $COLDSNAP (COLDSNAP)"
-    mkdir -p "$TOOLS_DIR"
-    log="$TOOLS_DIR/coldsnap-install.log"
-    note "installing coldsnap into $TOOLS_DIR (once; 15-30 minutes on 2 cores; log: $log)"
-    # One install at a time: a second run waits for the first and then finds the binary.
-    (
-        flock 9
-        if [[ ! -x "$COLDSNAP_BIN" ]]; then
-            CARGO_TARGET_DIR="$TOOLS_DIR/target" nice cargo install coldsnap --locked \
-                ${COLDSNAP_VERSION:+--version "$COLDSNAP_VERSION"} --root "$TOOLS_DIR" \
-                >"$log" 2>&1
-        fi
-    ) 9>"$TOOLS_DIR/.install.lock" || die "cargo install coldsnap" "$(cat "$log" 2>/dev/null)"
-    [[ -x "$COLDSNAP_BIN" ]] || die "cargo install coldsnap left no $COLDSNAP_BIN"
-fi
+reference_tool coldsnap "${COLDSNAP:-}" "${COLDSNAP_VERSION:-}"
+COLDSNAP_BIN="$REFERENCE_BIN"
 echo "coldsnap: $COLDSNAP_BIN"
 
 # ------------------------------------------------------------------------------------ image

@@ -45,25 +45,8 @@ SKIP_TUFTOOL="${BENCH_SKIP_TUFTOOL:-0}"
 TOOLS_DIR="${TWOLITER_TOOLS_DIR:-/var/tmp/twoliter-tools}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/twoliter-bench/target}"
 
-PASSED=0
-FAILED=0
-SKIPPED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-# check_fail <what> [details]: a failed check; the run goes on and exits 1 at the end.
-check_fail() {
-    echo "FAIL: $1" >&2
-    [[ $# -gt 1 ]] && printf '%s\n' "$2" | tail -40 | sed 's/^/    /' >&2
-    FAILED=$((FAILED + 1))
-}
-skip() { echo "SKIP: $1"; SKIPPED=$((SKIPPED + 1)); }
-# die <what> [details]: a setup step failed; nothing more can be measured.
-die() {
-    echo "FAIL: $1" >&2
-    [[ $# -gt 1 ]] && printf '%s\n' "$2" | tail -40 | sed 's/^/    /' >&2
-    echo "$NAME: $PASSED passed, $((FAILED + 1)) failed" >&2
-    exit 1
-}
-note() { echo "---- $*"; }
+# shellcheck source=bench-common.sh
+source "$SCRIPT_DIR/bench-common.sh"
 
 [[ "$TARGETS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_TARGETS must be a positive integer (got '$TARGETS')"
 [[ "$TOTAL_MIB" =~ ^[1-9][0-9]*$ ]] || die "BENCH_TOTAL_MIB must be a positive integer (got '$TOTAL_MIB')"
@@ -100,23 +83,8 @@ fi
 
 TUFTOOL_BIN=""
 if [[ "$SKIP_TUFTOOL" != 1 ]]; then
-    TUFTOOL_BIN="${TUFTOOL:-$TOOLS_DIR/bin/tuftool}"
-    if [[ ! -x "$TUFTOOL_BIN" ]]; then
-        [[ -z "${TUFTOOL:-}" ]] || die "no tuftool at $TUFTOOL (TUFTOOL)"
-        mkdir -p "$TOOLS_DIR"
-        log="$TOOLS_DIR/install.log"
-        note "installing tuftool into $TOOLS_DIR (once; 15-30 minutes on 2 cores; log: $log)"
-        # One install at a time: a second run waits for the first and then finds the binary.
-        (
-            flock 9
-            if [[ ! -x "$TUFTOOL_BIN" ]]; then
-                CARGO_TARGET_DIR="$TOOLS_DIR/target" nice cargo install tuftool --locked \
-                    ${TUFTOOL_VERSION:+--version "$TUFTOOL_VERSION"} --root "$TOOLS_DIR" \
-                    >"$log" 2>&1
-            fi
-        ) 9>"$TOOLS_DIR/.install.lock" || die "cargo install tuftool" "$(cat "$log" 2>/dev/null)"
-        [[ -x "$TUFTOOL_BIN" ]] || die "cargo install tuftool left no $TUFTOOL_BIN"
-    fi
+    reference_tool tuftool "${TUFTOOL:-}" "${TUFTOOL_VERSION:-}"
+    TUFTOOL_BIN="$REFERENCE_BIN"
     echo "tuftool:  $TUFTOOL_BIN ($("$TUFTOOL_BIN" --version 2>/dev/null || echo '?'))"
 fi
 echo "twoliter: $TWOLITER"
