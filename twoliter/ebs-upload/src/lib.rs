@@ -67,11 +67,15 @@ impl Default for UploadOptions {
     }
 }
 
+fn seconds<S: serde::Serializer>(elapsed: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(elapsed.as_secs_f64())
+}
+
 /// Progress reports of an upload; called from several tasks at once.
 pub trait Progress: Send + Sync {
-    /// The upload starts; `total_bytes` is the file size.
+    /// The upload starts; `total_bytes` is what has to be read: the file without its holes.
     fn begin(&self, total_bytes: u64);
-    /// `bytes` more of the file are done (sent, or skipped as zeros or holes).
+    /// `bytes` more of it are done (sent, or skipped as zeros).
     fn advance(&self, bytes: u64);
     /// A request failed with a retryable error and will be retried.
     fn retried(&self);
@@ -109,7 +113,8 @@ pub struct Uploaded {
     pub requests: u64,
     /// Requests that were retried.
     pub retries: u64,
-    /// Wall time of the upload.
+    /// Wall time of the upload (seconds in JSON).
+    #[serde(rename = "elapsed_seconds", serialize_with = "seconds")]
     pub elapsed: Duration,
 }
 
@@ -213,7 +218,6 @@ pub async fn upload_file(
         Some(gib) => gib,
         None => size.div_ceil(GIB).max(1) as i64,
     };
-    progress.begin(size);
     let uploader = Uploader {
         client,
         path,
@@ -284,7 +288,7 @@ impl Uploader<'_> {
             .iter()
             .map(|&i| self.block_len(i, block_size))
             .sum();
-        self.progress.advance(self.size - candidate_bytes);
+        self.progress.begin(candidate_bytes);
 
         let mut sent: Vec<(u64, [u8; 32])> = futures::stream::iter(candidates)
             .map(|index| self.send_block(&snapshot_id, index, block_size))

@@ -540,7 +540,9 @@ pub async fn validate(aws: &Aws, amis: &AmisFile) -> Result<Vec<Mismatch>> {
             }
             if permissions != expected {
                 problems.push(mismatch(format!(
-                    "has launch permissions {permissions:?}, the file says {expected:?}"
+                    "may be launched by {}, the file says {}",
+                    crate::amis::describe_permissions(&permissions),
+                    crate::amis::describe_permissions(&expected)
                 )));
             }
             Ok::<_, Error>(problems)

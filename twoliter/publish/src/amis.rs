@@ -43,9 +43,43 @@ pub enum LaunchPermission {
     OrganizationalUnitArn(String),
 }
 
+impl std::fmt::Display for LaunchPermission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LaunchPermission::UserId(id) => write!(f, "account {id}"),
+            LaunchPermission::Group(group) => write!(f, "group {group}"),
+            LaunchPermission::OrganizationArn(arn) => write!(f, "organization {arn}"),
+            LaunchPermission::OrganizationalUnitArn(arn) => write!(f, "OU {arn}"),
+        }
+    }
+}
+
+/// Launch permissions as a readable list (`none` when empty).
+pub fn describe_permissions(permissions: &[LaunchPermission]) -> String {
+    if permissions.is_empty() {
+        return "none".into();
+    }
+    permissions
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Where the AMIs of `name` are recorded in `dir`.
+/// AMI names may hold `/` and spaces; in the file name those become `_`.
 pub fn path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}-amis.json"))
+    let file: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    dir.join(format!("{file}-amis.json"))
 }
 
 /// Reads an amis file.
@@ -76,7 +110,12 @@ pub fn write(path: &Path, amis: &AmisFile) -> Result<()> {
         tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("write into", dir, e))?;
     let mut text = serde_json::to_string_pretty(amis).expect("amis serialise");
     text.push('\n');
+    use std::os::unix::fs::PermissionsExt;
     temp.write_all(text.as_bytes())
+        .and_then(|()| {
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+        })
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|e| Error::io("write", temp.path(), e))?;
     temp.persist(path)
@@ -84,9 +123,18 @@ pub fn write(path: &Path, amis: &AmisFile) -> Result<()> {
     Ok(())
 }
 
-/// Keeps the snapshot ids an earlier `amis.json` recorded for the same AMIs (a rerun that
-/// reuses an AMI learns its snapshots only from EC2's block-device mappings).
-pub fn keep_snapshots(amis: &mut AmisFile, earlier: &AmisFile) {
+/// Merges what an earlier `amis.json` recorded: regions this run did not publish to stay (a
+/// rerun with fewer `--regions` must not forget AMIs), and snapshot ids recorded for the same
+/// AMIs are kept (a rerun that reuses an AMI learns its snapshots only from EC2's block-device
+/// mappings). Returns the regions kept from the earlier file.
+pub fn merge_earlier(amis: &mut AmisFile, earlier: &AmisFile) -> Vec<String> {
+    let mut kept = Vec::new();
+    for (region, image) in earlier {
+        if !amis.contains_key(region) && amis.values().all(|i| i.name == image.name) {
+            amis.insert(region.clone(), image.clone());
+            kept.push(region.clone());
+        }
+    }
     for (region, image) in amis.iter_mut() {
         let Some(old) = earlier.get(region).filter(|old| old.id == image.id) else {
             continue;
@@ -99,4 +147,5 @@ pub fn keep_snapshots(amis: &mut AmisFile, earlier: &AmisFile) {
         }
         image.snapshots = snapshots;
     }
+    kept
 }

@@ -49,6 +49,17 @@ impl Artifacts {
             })?;
             found.push((file.trim_end_matches(".json").to_string(), metadata));
         }
+        // Friendly names (`bottlerocket-<variant>-<arch>.json`) may be copies rather than links
+        // (a build directory copied with links dereferenced): the versioned name is the build.
+        if found.len() > 1 {
+            found.retain(|(name, m)| {
+                *name
+                    == format!(
+                        "bottlerocket-{}-{}-{}-{}",
+                        m.variant, m.arch, m.version, m.build_id
+                    )
+            });
+        }
         match found.len() {
             1 => {
                 let (name, metadata) = found.remove(0);
@@ -64,9 +75,43 @@ impl Artifacts {
             }),
             n => Err(Error::Artifact {
                 path: dir,
-                message: format!("holds {n} image metadata files; pass one build's directory"),
+                message: format!(
+                    "holds {n} metadata files of different builds; pass one build's directory (build/images/<arch>-<variant>/<version>-<build>)"
+                ),
             }),
         }
+    }
+
+    /// Takes the build's publish lock (`.publish.lock` in the artifact directory): one
+    /// `publish ami` per build at a time, so two runs cannot register two AMIs of one name.
+    /// Work directories a killed run left behind are removed.
+    pub fn lock(&self) -> Result<std::fs::File> {
+        let path = self.dir.join(".publish.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Artifact {
+                path: self.dir.clone(),
+                message:
+                    "another `twoliter publish ami` is publishing this build; wait for it to finish"
+                        .into(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+        }
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))?;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".publish-") {
+                let stale = entry.path();
+                tracing::info!("removing {}, left by an interrupted run", stale.display());
+                std::fs::remove_dir_all(&stale).map_err(|e| Error::io("remove", &stale, e))?;
+            }
+        }
+        Ok(file)
     }
 
     /// The compressed OS disk image.
@@ -165,19 +210,33 @@ pub fn check_disk(shown: &Path, raw: &Path, size: u64, report: &DiskReport) -> R
         )));
     }
     for expected in &report.partitions {
-        let found = table.partition(expected.number).filter(|p| {
-            p.label == expected.name
-                && p.type_guid
-                    .to_string()
-                    .eq_ignore_ascii_case(&expected.type_guid)
-                && p.partition_guid
-                    .to_string()
-                    .eq_ignore_ascii_case(&expected.partuuid)
-        });
-        if found.is_none() {
+        let Some(found) = table.partition(expected.number) else {
             return Err(bad(format!(
-                "partition {} is not {} (type {}, PARTUUID {}) as the metadata records",
-                expected.number, expected.name, expected.type_guid, expected.partuuid
+                "has no partition {} ({} in the metadata)",
+                expected.number, expected.name
+            )));
+        };
+        // The DATA partitions carry no GPT label; the metadata calls them DATA-A/DATA-B.
+        let label_ok = found.label == expected.name || found.label.is_empty();
+        if !label_ok
+            || !found
+                .type_guid
+                .to_string()
+                .eq_ignore_ascii_case(&expected.type_guid)
+            || !found
+                .partition_guid
+                .to_string()
+                .eq_ignore_ascii_case(&expected.partuuid)
+        {
+            return Err(bad(format!(
+                "partition {} is '{}' (type {}, PARTUUID {}), but the metadata records {} (type {}, PARTUUID {}); the image and metadata come from different builds",
+                expected.number,
+                found.label,
+                found.type_guid,
+                found.partition_guid,
+                expected.name,
+                expected.type_guid,
+                expected.partuuid
             )));
         }
     }

@@ -14,7 +14,14 @@ impl Aws {
     /// takes precedence over `AWS_PROFILE`; with `role` (Infra.toml `[aws] role`), that role is
     /// assumed with the chain's credentials.
     pub async fn load(profile: Option<&str>, role: Option<&str>) -> Aws {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // A server that accepts and never answers must fail, not hang: EC2 and SSM calls answer
+        // in seconds (the EBS uploads set their own, per block).
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .operation_attempt_timeout(std::time::Duration::from_secs(90))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
         if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }

@@ -223,6 +223,7 @@ fn humantime_duration(text: &str) -> Result<Duration, String> {
 struct Context {
     root: Option<PathBuf>,
     arch: String,
+    arch_given: bool,
     infra: Option<Infra>,
     json: bool,
 }
@@ -254,6 +255,7 @@ impl Context {
         Ok(Context {
             root,
             arch,
+            arch_given: args.arch.is_some(),
             infra,
             json: args.json,
         })
@@ -283,6 +285,21 @@ impl Context {
         };
         let mut seen = std::collections::BTreeSet::new();
         regions.retain(|r| seen.insert(r.clone()));
+        for region in &regions {
+            let parts: Vec<&str> = region.split('-').collect();
+            let ok = parts.len() >= 3
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+                && parts
+                    .last()
+                    .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+            if !ok {
+                bail!("'{region}' is not an AWS region name (like us-west-2); check --regions and [aws] regions in Infra.toml");
+            }
+        }
         Ok(regions)
     }
 
@@ -300,6 +317,15 @@ impl Context {
             (None, None, _) => bail!("name the build to publish: --variant NAME or --image-dir DIR"),
         };
         let artifacts = Artifacts::open(&dir)?;
+        if self.arch_given && artifacts.metadata.arch != self.arch {
+            bail!(
+                "{} holds a {} build, not {}; drop --arch or pass the {} build",
+                dir.display(),
+                artifacts.metadata.arch,
+                self.arch,
+                self.arch
+            );
+        }
         if let Some(variant) = &image.variant {
             if &artifacts.metadata.variant != variant {
                 bail!(
@@ -424,6 +450,14 @@ async fn ami_publish_or_grant(ctx: &Context, args: Ami) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    let p = &args.principals;
+    if !(p.user_ids.is_empty()
+        && p.group_names.is_empty()
+        && p.organization_arns.is_empty()
+        && p.organizational_unit_arns.is_empty())
+    {
+        bail!("--user-ids, --group-names, --organization-arns and --organizational-unit-arns need --grant or --revoke");
+    }
     let artifacts = ctx.artifacts(&args.image)?;
     let metadata = &artifacts.metadata;
     let regions = ctx.regions(&aws, &args.image.regions)?;
@@ -456,6 +490,7 @@ async fn ami_publish_or_grant(ctx: &Context, args: Ami) -> Result<ExitCode> {
         spec,
         wait_timeout: args.wait_timeout,
     };
+    let _lock = artifacts.lock()?;
     // Checked before anything reaches AWS: decompressed beside the artifacts, removed after.
     let work = tempfile::Builder::new()
         .prefix(".publish-")
@@ -472,10 +507,23 @@ async fn ami_publish_or_grant(ctx: &Context, args: Ami) -> Result<ExitCode> {
         artifacts.os_image().display()
     );
     let (mut amis, report) = ami::publish(&aws, &images, &options).await?;
+    if !report.created.is_empty() && path_has_grants(&artifacts, &name)? {
+        tracing::warn!(
+            "new AMIs in {} are private; rerun the --grant/--make-public commands to share them like the others",
+            report.created.join(", ")
+        );
+    }
     drop(work);
     let path = amis::path(&artifacts.dir, &name);
     if path.exists() {
-        amis::keep_snapshots(&mut amis, &amis::read(&path)?);
+        let kept = amis::merge_earlier(&mut amis, &amis::read(&path)?);
+        if !kept.is_empty() {
+            tracing::info!(
+                "{} keeps the AMIs published earlier in {}",
+                path.display(),
+                kept.join(", ")
+            );
+        }
     }
     amis::write(&path, &amis)?;
     #[derive(serde::Serialize)]
@@ -519,7 +567,18 @@ async fn ami_validate(ctx: &Context, image: &Image, ami_input: Option<&Path>) ->
     let path = amis_path(ctx, image, ami_input, None)?;
     let amis = amis::read(&path)?;
     let mismatches = ami::validate(&aws, &amis).await?;
-    ctx.print(&mismatches, || {
+    #[derive(serde::Serialize)]
+    struct Output<'a> {
+        ok: bool,
+        amis: usize,
+        mismatches: &'a [ami::Mismatch],
+    }
+    let output = Output {
+        ok: mismatches.is_empty(),
+        amis: amis.len(),
+        mismatches: &mismatches,
+    };
+    ctx.print(&output, || {
         if mismatches.is_empty() {
             format!("{} AMI(s) in {} match AWS", amis.len(), path.display())
         } else {
@@ -565,7 +624,13 @@ impl SsmInputs {
             }
         }
         let templates = match &args.template {
-            Some(path) => twoliter_ssm::load_templates(path)?,
+            Some(path) => {
+                let templates = twoliter_ssm::load_templates(path)?;
+                if templates.is_empty() {
+                    bail!("{} defines no [[parameter]]; add one, or leave out --template for the defaults", path.display());
+                }
+                templates
+            }
             None => twoliter_ssm::default_templates(),
         };
         let prefix = args
@@ -709,6 +774,7 @@ async fn snapshot_upload(
         Some(region) => region,
         None => ctx.regions(&aws, &[])?.remove(0),
     };
+    refuse_packed_image(file)?;
     let options = twoliter_ebs_upload::UploadOptions {
         description,
         concurrency,
@@ -733,4 +799,36 @@ async fn snapshot_upload(
     }
     ctx.print(&uploaded, || uploaded.snapshot_id.clone());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A snapshot must be the raw disk: refuses the packed formats twoliter writes beside it.
+fn refuse_packed_image(file: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(file)
+        .and_then(|mut f| f.read(&mut magic))
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let format = match &magic[..read] {
+        [0x04, 0x22, 0x4d, 0x18] => "lz4-compressed (decompress it: lz4 -d)",
+        [b'Q', b'F', b'I', 0xfb] => "a qcow2 image (convert it: qemu-img convert -O raw)",
+        [b'K', b'D', b'M', b'V'] => "a VMDK image (convert it: qemu-img convert -O raw)",
+        [0xfd, b'7', b'z', b'X'] => "xz-compressed",
+        [0x1f, 0x8b, ..] => "gzip-compressed",
+        _ => return Ok(()),
+    };
+    bail!(
+        "{} is {format}; a snapshot takes the raw disk image",
+        file.display()
+    )
+}
+
+/// Whether the build's existing amis.json shares any AMI (then new copies need the same grants).
+fn path_has_grants(artifacts: &Artifacts, name: &str) -> Result<bool> {
+    let path = amis::path(&artifacts.dir, name);
+    if !path.exists() {
+        return Ok(false);
+    }
+    Ok(amis::read(&path)?
+        .values()
+        .any(|i| i.public || !i.launch_permissions.is_empty()))
 }

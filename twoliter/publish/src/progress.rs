@@ -51,11 +51,11 @@ impl UploadBar {
         let total = self.total.load(Ordering::Relaxed).max(1);
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         tracing::info!(
-            "{}: {:.0}% ({} of {} MiB, {:.1} MB/s, {} retries)",
+            "{}: {:.0}% ({:.1} of {:.1} MiB of data, {:.1} MB/s, {} retries)",
             self.label,
             done as f64 * 100.0 / total as f64,
-            done >> 20,
-            total >> 20,
+            done as f64 / 1048576.0,
+            total as f64 / 1048576.0,
             done as f64 / secs / 1e6,
             self.retries.load(Ordering::Relaxed)
         );
@@ -67,7 +67,11 @@ impl twoliter_ebs_upload::Progress for UploadBar {
         self.total.store(total_bytes, Ordering::Relaxed);
         match &self.bar {
             Some(bar) => bar.set_length(total_bytes),
-            None => tracing::info!("{}: uploading {} MiB", self.label, total_bytes >> 20),
+            None => tracing::info!(
+                "{}: uploading {:.1} MiB of data (holes are not sent)",
+                self.label,
+                total_bytes as f64 / 1048576.0
+            ),
         }
     }
 

@@ -135,11 +135,10 @@ fn make_build(dir: &Path) {
         let mut args = vec!["-o".to_string()];
         for (i, (range, name, type_guid)) in parts.iter().enumerate() {
             let n = i + 1;
-            args.extend([
-                format!("-n{n}:{range}"),
-                format!("-c{n}:{name}"),
-                format!("-t{n}:{type_guid}"),
-            ]);
+            args.extend([format!("-n{n}:{range}"), format!("-t{n}:{type_guid}")]);
+            if !name.is_empty() {
+                args.push(format!("-c{n}:{name}"));
+            }
         }
         let status = Command::new("sgdisk")
             .args(&args)
@@ -170,7 +169,8 @@ fn make_build(dir: &Path) {
         2,
         &[(
             "2048:3071",
-            "BOTTLEROCKET-DATA",
+            // Unlabelled, as the DATA partitions of real builds are.
+            "",
             "626F7474-6C65-6474-6861-726D61726B73",
         )],
     );
@@ -189,7 +189,8 @@ fn make_build(dir: &Path) {
             .iter()
             .map(|p| {
                 serde_json::json!({
-                    "number": p.number, "name": p.label, "type-guid": p.type_guid.to_string(),
+                    "number": p.number,
+                    "name": if p.label.is_empty() { "DATA-A" } else { p.label.as_str() }, "type-guid": p.type_guid.to_string(),
                     "partuuid": p.partition_guid.to_string(), "start-mib": 1, "size-mib": 1,
                     "attributes": 0
                 })
@@ -238,8 +239,11 @@ async fn publish_copy_grant_and_ssm_end_to_end() {
     let build = env.build();
     let build = build.to_str().unwrap();
 
-    // Upload + register in us-west-2, copy to two more regions.
+    // Upload + register in us-west-2, copy to two more regions. A work directory an
+    // interrupted run left behind goes away.
+    std::fs::create_dir(env.build().join(".publish-stale")).unwrap();
     let out = env.ok(&["ami", "--image-dir", build, "--regions", REGIONS, "--json"]);
+    assert!(!env.build().join(".publish-stale").exists());
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["report"]["created"].as_array().unwrap().len(), 3);
     let uploads = report["report"]["uploads"].as_array().unwrap();
@@ -306,6 +310,13 @@ async fn publish_copy_grant_and_ssm_end_to_end() {
     assert_eq!(env.requests("CopyImage").len(), 2);
     assert_eq!(env.amis()["us-west-2"]["id"], west.as_str());
     env.ok(&["ami", "validate", "--image-dir", build]);
+    // A rerun for one region keeps the other regions in amis.json.
+    env.ok(&["ami", "--image-dir", build, "--regions", "us-east-1"]);
+    assert_eq!(env.amis().as_object().unwrap().len(), 3);
+    // Principals without --grant or --revoke are a usage error, not a silent publish.
+    let out = env.run(&["ami", "--image-dir", build, "--user-ids", "111122223333"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need --grant or --revoke"));
 
     // Grant an account on images and snapshots, make public, revoke both.
     env.ok(&[
@@ -564,6 +575,23 @@ async fn a_broken_image_is_refused_before_anything_reaches_aws() {
     assert!(
         env.requests("").is_empty() && !env.log.exists(),
         "no EC2 call was made"
+    );
+
+    // A mistyped region list, and a compressed file given to `snapshot upload`.
+    let out = env.run(&[
+        "ami",
+        "--image-dir",
+        build.to_str().unwrap(),
+        "--regions",
+        "us-west-2,,us-east-1",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'' is not an AWS region name"));
+    let out = env.run(&["snapshot", "upload", os.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is lz4-compressed"));
+    assert!(
+        env.requests("").is_empty() && !env.log.exists(),
+        "still no EC2 call"
     );
 
     // No build at all: the error says how to make one.
