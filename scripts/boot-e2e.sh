@@ -98,6 +98,26 @@ second_sha="$(sha256sum "$second" | cut -d' ' -f1)"
 [[ "$first_sha" == "$second_sha" ]] || fail "two builds give byte-identical .img.lz4" "$first_sha vs $second_sha"
 pass "two builds of the same commit give byte-identical .img.lz4 ($first_sha)"
 
+# ---------------------------------------------------------------- publish checks the real build
+# `twoliter publish ami` checks the image before any AWS call: the real metal-dev build must pass
+# that check (decompressed raw disk, both GPT copies, every partition as the metadata records).
+# The AWS endpoint is a closed loopback port, so the run then stops at its first call, quickly.
+if [[ -x "$BIN_DIR/twoliter-publish" ]]; then
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    out="$(AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+        AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
+        timeout 120 "$TWOLITER" --project-path "$REPO" publish ami --variant metal-dev --regions us-west-2 2>&1)" \
+        && fail "publish ami against a closed port fails" "$out"
+    grep -q "GPT and partitions match the build's metadata" <<<"$out" \
+        && grep -q "DescribeImages in us-west-2 failed" <<<"$out" \
+        || fail "publish ami accepts the real metal-dev build" "$out"
+    leftovers="$(find "$(readlink -f "$images/latest")" -maxdepth 1 -name '.publish-*')"
+    [[ -z "$leftovers" ]] || fail "publish ami removes its work directory" "$leftovers"
+    pass "publish ami: the real metal-dev build passes the image check (then stops at the closed endpoint)"
+else
+    echo "SKIP: twoliter-publish is not in $BIN_DIR"
+fi
+
 # ---------------------------------------------------------------- offline seed variant
 start=$(date +%s%N)
 if out="$(tl build variant aws-k8s-1.31 2>&1)"; then fail "aws-k8s-1.31 offline fails" "$out"; fi

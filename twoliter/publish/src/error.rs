@@ -24,7 +24,7 @@ pub enum Error {
         message: String,
     },
     /// An image could not be decompressed.
-    #[error("cannot decompress the image")]
+    #[error("cannot decompress the image (corrupt or truncated? rebuild the variant)")]
     Decompress(#[source] twoliter_image::Error),
     /// An EBS snapshot upload failed.
     #[error("cannot upload {} as an EBS snapshot in {region}", path.display())]
