@@ -41,3 +41,16 @@ reference_tool() {
     ) 9>"$TOOLS_DIR/.install.lock" || die "cargo install $crate" "$(cat "$log" 2>/dev/null)"
     [[ -x "$REFERENCE_BIN" ]] || die "cargo install $crate left no $REFERENCE_BIN"
 }
+
+# check_ratio <ours s> <reference s> <what> <reference name>: prints ours/reference and checks it
+# against MAX_RATIO.
+check_ratio() {
+    local ratio
+    ratio="$(python3 -c "print(f'{$1 / max($2, 1e-9):.2f}')")"
+    echo "ratio (ours/$4): $ratio   (target <= $MAX_RATIO)"
+    if python3 -c "import sys; sys.exit(not $ratio <= $MAX_RATIO)"; then
+        pass "$3 takes ${ratio}x $4's time (<= $MAX_RATIO)"
+    else
+        check_fail "$3 takes ${ratio}x $4's time (> $MAX_RATIO)"
+    fi
+}

@@ -236,13 +236,7 @@ for tool in coldsnap ours; do
     printf '%-10s %10s   %s\n' "$tool" "${BEST[$tool]}" "${REQUESTS[$tool]}"
 done
 if [[ -n "${BEST[ours]:-}" ]]; then
-    ratio="$(python3 -c "print(f'{${BEST[ours]} / max(${BEST[coldsnap]}, 1e-9):.2f}')")"
-    echo "ratio (ours/coldsnap): $ratio   (target <= $MAX_RATIO)"
-    if python3 -c "import sys; sys.exit(not $ratio <= $MAX_RATIO)"; then
-        pass "snapshot upload takes ${ratio}x coldsnap's time (<= $MAX_RATIO)"
-    else
-        check_fail "snapshot upload takes ${ratio}x coldsnap's time (> $MAX_RATIO)"
-    fi
+    check_ratio "${BEST[ours]}" "${BEST[coldsnap]}" "snapshot upload" coldsnap
 else
     skip "ours and the ratio (BENCH_SKIP_OURS=1)"
 fi

@@ -48,7 +48,7 @@ cmdline="$(kernel_cmdline "$meta" "$boot_uuid")"
 dd if="$WORK/os.img" of="$WORK/boot.ext4" bs=1M skip="$boot_start" count="$boot_size" status=none
 debugfs -R "dump /vmlinuz $WORK/vmlinuz" "$WORK/boot.ext4" 2>/dev/null
 [[ -s "$WORK/vmlinuz" ]] || fail "vmlinuz is on BOOT-A"
-debugfs -R "cat /grub/grub.cfg" "$WORK/boot.ext4" 2>/dev/null | grep -q 'dm-mod.create=' \
+grep -q 'dm-mod.create=' <<<"$(debugfs -R "cat /grub/grub.cfg" "$WORK/boot.ext4" 2>/dev/null)" \
     || fail "BOOT-A holds grub/grub.cfg with the verity command line"
 pass "BOOT-A holds vmlinuz and grub.cfg; BOOT-A PARTUUID $boot_uuid"
 

@@ -63,7 +63,7 @@ pass "build kit good-kit (3 packages)"
 copy="$(rpm2cpio "$P"/build/rpms/*/hello-user/hello-user-*.rpm | cpio -i --to-stdout --quiet ./usr/share/hello-user/copy.txt)"
 [[ "$copy" == "hello from the lookaside" ]] || fail "hello-user saw hello's files during its build" "$copy"
 pass "a build dependency's files are installed before the build"
-rpm -qpl "$P"/build/rpms/*/fetched/fetched-*.rpm | grep -qx /usr/share/fetched/served.txt \
+grep -qx /usr/share/fetched/served.txt <<<"$(rpm -qpl "$P"/build/rpms/*/fetched/fetched-*.rpm)" \
     || fail "fetched packages the file from the http lookaside"
 pass "external file fetched from the http lookaside"
 release="$(rpm -qp --qf '%{RELEASE}' "$P"/build/rpms/*/hello/hello-*.rpm)"

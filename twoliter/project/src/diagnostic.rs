@@ -163,6 +163,24 @@ pub(crate) fn relative(root: &Path, path: &Path) -> PathBuf {
     path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
+/// An error and its causes joined by ": ", leaving out a cause whose text the message before it
+/// already contains (many library errors quote their cause): what the command-line tools print.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let part = current.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        cause = current.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +202,31 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "a/b.yaml:3:7: image-format: is wrong\n  help: use raw"
+        );
+    }
+
+    #[test]
+    fn error_chain_joins_causes_and_skips_quoted_ones() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error, &'static str);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.1)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let cause = || std::io::Error::other("disk full");
+        assert_eq!(
+            error_chain(&Outer(cause(), "cannot write a.json")),
+            "cannot write a.json: disk full"
+        );
+        assert_eq!(
+            error_chain(&Outer(cause(), "cannot write a.json: disk full")),
+            "cannot write a.json: disk full"
         );
     }
 }

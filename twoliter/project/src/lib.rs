@@ -16,7 +16,7 @@ pub mod variant;
 pub mod variant_name;
 
 pub use config::{ExternalKit, LockedImage, Lockfile, Sdk, TwoliterConfig, Vendor};
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::{error_chain, Diagnostic, Diagnostics};
 pub use infra::{AwsConfig, Infra, InfraConfig, RepoConfig, SigningKeyConfig};
 pub use package::{ExternalFile, KitManifest, Package, PackageManifest};
 pub use project::{at, closest_name, discover, Kit, Project, ProjectError, UnknownVariant};

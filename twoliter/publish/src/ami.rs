@@ -364,31 +364,44 @@ async fn delete_snapshots(ec2: &aws_sdk_ec2::Client, region: &str, snapshots: &[
     }
 }
 
-/// Polls with back-off (1 s doubling to 15 s) until `ready` says done, or `timeout` passes.
-async fn poll<F, Fut>(timeout: Duration, what: &str, region: &str, mut ready: F) -> Result<()>
+/// What one look at a resource found.
+enum Look {
+    /// Ready.
+    Ready,
+    /// Still in this state.
+    Pending(String),
+    /// Failed for good, with this state.
+    Failed(String),
+}
+
+/// Polls `look` with back-off (1 s doubling to 15 s) until the resource is ready; fails when it
+/// fails or `timeout` passes.
+async fn wait_for<F, Fut>(timeout: Duration, what: &str, region: &str, mut look: F) -> Result<()>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<String>>>,
+    Fut: std::future::Future<Output = Result<Look>>,
 {
     let started = Instant::now();
     let mut delay = Duration::from_secs(1);
     loop {
-        match ready().await? {
-            None => return Ok(()),
-            Some(state) if started.elapsed() >= timeout => {
-                return Err(Error::Wait {
-                    what: what.to_string(),
-                    region: region.to_string(),
-                    message: format!(
-                        "still {state} after {} s; raise --wait-timeout or check the AWS console",
-                        timeout.as_secs()
-                    ),
-                })
+        let message = match look().await? {
+            Look::Ready => return Ok(()),
+            Look::Failed(state) => format!("it failed (state `{state}`)"),
+            Look::Pending(state) if started.elapsed() >= timeout => format!(
+                "still {state} after {} s; raise --wait-timeout or check the AWS console",
+                timeout.as_secs()
+            ),
+            Look::Pending(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(15));
+                continue;
             }
-            Some(_) => {}
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(15));
+        };
+        return Err(Error::Wait {
+            what: what.to_string(),
+            region: region.to_string(),
+            message,
+        });
     }
 }
 
@@ -399,56 +412,45 @@ pub async fn wait_snapshot(
     snapshot: &str,
     timeout: Duration,
 ) -> Result<()> {
-    let what = format!("snapshot {snapshot}");
-    poll(timeout, &what, region, || async {
+    wait_for(timeout, &format!("snapshot {snapshot}"), region, || async {
         let output = ec2
             .describe_snapshots()
             .snapshot_ids(snapshot)
             .send()
             .await
             .map_err(|e| Error::aws("DescribeSnapshots", region, e))?;
-        let state = output.snapshots().first().and_then(|s| s.state().cloned());
-        match state {
-            Some(SnapshotState::Completed) => Ok(None),
-            Some(SnapshotState::Error) => Err(Error::Wait {
-                what: what.clone(),
-                region: region.to_string(),
-                message: "the snapshot failed (state `error`)".into(),
-            }),
-            Some(state) => Ok(Some(state.as_str().to_string())),
-            None => Ok(Some("not visible yet".into())),
-        }
+        Ok(match output.snapshots().first().and_then(|s| s.state()) {
+            Some(SnapshotState::Completed) => Look::Ready,
+            Some(state @ SnapshotState::Error) => Look::Failed(state.as_str().into()),
+            Some(state) => Look::Pending(state.as_str().into()),
+            None => Look::Pending("not visible yet".into()),
+        })
     })
     .await
 }
 
-/// Waits until an image is `available`; `failed` or `invalid` fail at once.
+/// Waits until an image is `available`; `failed`, `invalid` or `error` fail at once.
 pub async fn wait_image(
     ec2: &aws_sdk_ec2::Client,
     region: &str,
     image: &str,
     timeout: Duration,
 ) -> Result<()> {
-    let what = format!("image {image}");
-    poll(timeout, &what, region, || async {
+    wait_for(timeout, &format!("image {image}"), region, || async {
         let output = ec2
             .describe_images()
             .image_ids(image)
             .send()
             .await
             .map_err(|e| Error::aws("DescribeImages", region, e))?;
-        match output.images().first().and_then(|i| i.state().cloned()) {
-            Some(ImageState::Available) => Ok(None),
+        Ok(match output.images().first().and_then(|i| i.state()) {
+            Some(ImageState::Available) => Look::Ready,
             Some(state @ (ImageState::Failed | ImageState::Invalid | ImageState::Error)) => {
-                Err(Error::Wait {
-                    what: what.clone(),
-                    region: region.to_string(),
-                    message: format!("the image is {}", state.as_str()),
-                })
+                Look::Failed(state.as_str().into())
             }
-            Some(state) => Ok(Some(state.as_str().to_string())),
-            None => Ok(Some("not visible yet".into())),
-        }
+            Some(state) => Look::Pending(state.as_str().into()),
+            None => Look::Pending("not visible yet".into()),
+        })
     })
     .await
 }

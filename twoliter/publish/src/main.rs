@@ -39,17 +39,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(error) => {
-            let mut text = String::new();
-            for cause in error.chain() {
-                let part = cause.to_string();
-                if !text.contains(&part) {
-                    if !text.is_empty() {
-                        text.push_str(": ");
-                    }
-                    text.push_str(&part);
-                }
-            }
-            eprintln!("error: {text}");
+            eprintln!("error: {}", twoliter_project::error_chain(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -100,6 +100,32 @@ impl Env {
             .collect()
     }
 
+    /// `twoliter-publish ami` of the build to `regions`.
+    fn publish(&self, regions: &str) -> Output {
+        let build = self.build();
+        self.run(&[
+            "ami",
+            "--image-dir",
+            build.to_str().unwrap(),
+            "--regions",
+            regions,
+        ])
+    }
+
+    /// The us-west-2 snapshots whose description is the image name (as the uploads set it).
+    async fn snapshots_named(&self) -> Vec<String> {
+        self.ec2("us-west-2")
+            .describe_snapshots()
+            .filters(Filter::builder().name("description").values(NAME).build())
+            .send()
+            .await
+            .unwrap()
+            .snapshots()
+            .iter()
+            .filter_map(|s| s.snapshot_id().map(str::to_string))
+            .collect()
+    }
+
     fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.moto.sdk_config(region))
     }
@@ -288,15 +314,8 @@ async fn publish_copy_grant_and_ssm_end_to_end() {
         "hint 22 − OS 2"
     );
     assert_eq!(env.requests("CopyImage").len(), 2);
-    let described = env
-        .ec2("us-west-2")
-        .describe_snapshots()
-        .filters(Filter::builder().name("description").values(NAME).build())
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        described.snapshots().len(),
+        env.snapshots_named().await.len(),
         2,
         "the uploads are found by name"
     );
@@ -514,14 +533,7 @@ async fn publish_copy_grant_and_ssm_end_to_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_registration_deletes_the_uploaded_snapshots() {
     let env = Env::new(Some("RegisterImage"));
-    let build = env.build();
-    let out = env.run(&[
-        "ami",
-        "--image-dir",
-        build.to_str().unwrap(),
-        "--regions",
-        "us-west-2",
-    ]);
+    let out = env.publish("us-west-2");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -535,14 +547,7 @@ async fn a_refused_registration_deletes_the_uploaded_snapshots() {
         "both uploads deleted"
     );
     // The uploads carried the image name as their description; none is left.
-    let left = env
-        .ec2("us-west-2")
-        .describe_snapshots()
-        .filters(Filter::builder().name("description").values(NAME).build())
-        .send()
-        .await
-        .unwrap();
-    let left: Vec<_> = left.snapshots().iter().map(|s| s.snapshot_id()).collect();
+    let left = env.snapshots_named().await;
     assert!(left.is_empty(), "{left:?}");
     assert!(
         !env.amis_file().exists(),
@@ -559,40 +564,22 @@ async fn a_broken_image_is_refused_before_anything_reaches_aws() {
     let raw = env.dir.path().join("not-a-disk");
     std::fs::write(&raw, vec![7u8; 4 << 20]).unwrap();
     twoliter_image::lz4::compress_file(&raw, &os).unwrap();
-    let out = env.run(&[
-        "ami",
-        "--image-dir",
-        build.to_str().unwrap(),
-        "--regions",
-        "us-west-2",
-    ]);
+    let out = env.publish("us-west-2");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("not a raw disk image with a GUID partition table"),
         "{stderr}"
     );
-    assert!(
-        env.requests("").is_empty() && !env.log.exists(),
-        "no EC2 call was made"
-    );
+    assert!(!env.log.exists(), "no EC2 call was made");
 
     // A mistyped region list, and a compressed file given to `snapshot upload`.
-    let out = env.run(&[
-        "ami",
-        "--image-dir",
-        build.to_str().unwrap(),
-        "--regions",
-        "us-west-2,,us-east-1",
-    ]);
+    let out = env.publish("us-west-2,,us-east-1");
     assert!(String::from_utf8_lossy(&out.stderr).contains("'' is not an AWS region name"));
     let out = env.run(&["snapshot", "upload", os.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is lz4-compressed"));
-    assert!(
-        env.requests("").is_empty() && !env.log.exists(),
-        "still no EC2 call"
-    );
+    assert!(!env.log.exists(), "still no EC2 call");
 
     // No build at all: the error says how to make one.
     let out = env.run(&[

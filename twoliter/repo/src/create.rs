@@ -3,7 +3,6 @@
 
 use crate::artifacts::{ArtifactFile, Artifacts};
 use crate::error::{chain, io_err, Error, Result};
-use crate::keys::check_keys;
 use crate::load::{block_on, exists, load, Location};
 use crate::output::{place_file, Output};
 use crate::sign::{next_version, sign_and_write, Signing, Versions};
@@ -16,7 +15,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use tough::editor::RepositoryEditor;
-use tough::schema::{Hashes, RoleType, Target};
+use tough::schema::{Hashes, Target};
 use tough::{ExpirationEnforcement, TargetName};
 use update_metadata::{AddUpdateOptions, Images, Manifest, Update, WavePolicy};
 
@@ -75,13 +74,7 @@ pub fn create(options: &CreateOptions<'_>) -> Result<CreateReport> {
 }
 
 async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
-    let root = options.signing.root.parse_unexpired(options.signing.now)?;
-    check_keys(
-        options.signing.keys,
-        &root.signed,
-        &[RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp],
-    )
-    .await?;
+    let root = options.signing.checked_root().await?;
     // The new targets, each name from one file only; manifest.json is twoliter's.
     let mut new_files: Vec<(String, PathBuf)> = options
         .artifacts

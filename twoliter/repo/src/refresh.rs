@@ -2,14 +2,12 @@
 //! touching targets.
 
 use crate::error::{chain, io_err, Error, Result};
-use crate::keys::check_keys;
 use crate::load::{block_on, load};
 use crate::output::Output;
 use crate::sign::{next_version, sign_and_write, unix_seconds, Signing, Versions};
 use serde::Serialize;
 use std::path::PathBuf;
 use tough::editor::RepositoryEditor;
-use tough::schema::RoleType;
 use tough::ExpirationEnforcement;
 
 /// What to refresh.
@@ -38,13 +36,7 @@ pub struct RefreshReport {
 /// `unsafe_refresh` is false), [`Error::Key`] for unusable keys.
 pub fn refresh(options: &RefreshOptions<'_>) -> Result<RefreshReport> {
     block_on(async {
-        let root = options.signing.root.parse_unexpired(options.signing.now)?;
-        check_keys(
-            options.signing.keys,
-            &root.signed,
-            &[RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp],
-        )
-        .await?;
+        options.signing.checked_root().await?;
         let enforcement = if options.unsafe_refresh {
             ExpirationEnforcement::Unsafe
         } else {

@@ -109,3 +109,19 @@ pub struct Signing<'a> {
     /// The signing time (metadata versions and expirations start here).
     pub now: SystemTime,
 }
+
+impl Signing<'_> {
+    /// The trusted root, refused when expired or when the keys cannot sign targets, snapshot
+    /// and timestamp under it.
+    pub(crate) async fn checked_root(&self) -> Result<tough::schema::Signed<tough::schema::Root>> {
+        use tough::schema::RoleType;
+        let root = self.root.parse_unexpired(self.now)?;
+        crate::keys::check_keys(
+            self.keys,
+            &root.signed,
+            &[RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp],
+        )
+        .await?;
+        Ok(root)
+    }
+}
