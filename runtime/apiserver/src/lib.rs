@@ -21,7 +21,7 @@
 //! |---|---|
 //! | `GET /` | everything: `{"settings", "services", "configuration-files", "os"}` |
 //! | `GET /settings` | the object under `settings`; `keys=a,b` or `prefix=settings.x`; `tx=` reads a transaction overlaid on live |
-//! | `PATCH /settings?tx=` | body: partial settings object (under `settings`), validated by `settings-model`; 204 |
+//! | `PATCH /settings?tx=` | body: partial settings object (under `settings`), validated by `settings`; 204 |
 //! | `PATCH /settings/keypair?tx=` | body: `{"key": "settings.motd", "value": "hi"}` or a list of them; 204 |
 //! | `GET /tx?tx=` | the transaction's pending values, `{"settings": {...}}` |
 //! | `DELETE /tx?tx=` | discards it; returns the keys it had changes for |
@@ -808,7 +808,7 @@ fn write_settings(state: &State, tx: &str, settings: &Value) -> ApiResult {
         .settings_families
         .as_ref()
         .map(|list| list.iter().map(String::as_str).collect());
-    settings_model::validate_settings_json(settings, families.as_deref())
+    settings::validate_settings_json(settings, families.as_deref())
         .map_err(|e| ApiError::bad(e.to_string()).with_key(e.path()))?;
     let prefix = Key::data("settings").map_err(|e| ApiError::new(500, e.to_string()))?;
     let pairs = datastore::to_pairs_with_prefix(&prefix, settings)?;

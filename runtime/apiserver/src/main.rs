@@ -57,7 +57,7 @@ fn split(command: &str) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
-    runtime_logging::init();
+    logging::init();
     let args = Args::parse();
     let config = Config {
         socket_path: args.socket_path,

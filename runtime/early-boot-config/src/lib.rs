@@ -9,7 +9,7 @@
 //!   [`std::net::TcpStream`] (`http://host:port` URLs only).
 //! * [`parse_user_data`] gunzips it when it starts with the gzip magic bytes, parses TOML and
 //!   returns its `settings` table (other top-level tables are ignored with a warning), validated
-//!   with [`settings_model::validate_settings_json`]: errors name the dotted key.
+//!   with [`settings::validate_settings_json`]: errors name the dotted key.
 //! * [`run`] does nothing when the marker file exists; otherwise it reads, validates and applies
 //!   the settings through the API ([`apiclient::set_settings`]: `PATCH /settings` into a private
 //!   transaction, then `POST /tx/commit_and_apply`), and only then writes the marker. A failure
@@ -367,7 +367,7 @@ pub fn parse_user_data(source_name: &str, bytes: Vec<u8>) -> Result<Option<Value
         return Ok(None);
     }
     let json = serde_json::to_value(&settings).map_err(|e| parse(e.to_string()))?;
-    settings_model::validate_settings_json(&json, None).map_err(|e| Error::InvalidSetting {
+    settings::validate_settings_json(&json, None).map_err(|e| Error::InvalidSetting {
         source_name: source_name.to_string(),
         key: e.path().to_string(),
         reason: e.to_string(),

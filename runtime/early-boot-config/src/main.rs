@@ -28,7 +28,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    runtime_logging::init();
+    logging::init();
     let args = Args::parse();
     let sources = Sources {
         user_data_file: args.user_data_file,

@@ -220,7 +220,7 @@ pub fn reference_markdown() -> String {
     out.push_str(
         "# Settings reference\n\n\
          <!-- Generated from the Rust types in runtime/settings by `reference_markdown()`; do not \
-         edit. Regenerate with `UPDATE_SCHEMAS=1 cargo test -p settings-model`. -->\n\n\
+         edit. Regenerate with `UPDATE_SCHEMAS=1 cargo test -p settings`. -->\n\n\
          Every key lives under `settings` and is written in kebab-case. All keys are optional: an \
          absent key is left unchanged, and unknown keys are rejected. `<name>` stands for a map \
          key chosen by the user and `[]` for an entry of a list. Value types are described at the \

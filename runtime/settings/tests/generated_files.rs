@@ -1,7 +1,7 @@
 //! The checked-in settings schema and reference must match what the Rust types generate.
-//! Regenerate both with `UPDATE_SCHEMAS=1 cargo test -p settings-model --test generated_files`.
+//! Regenerate both with `UPDATE_SCHEMAS=1 cargo test -p settings --test generated_files`.
 
-use settings_model::{
+use settings::{
     reference_markdown, schema, schema_json, ALL_FAMILIES, REFERENCE_PATH, SCHEMA_PATH,
 };
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ fn check_generated(relative: &str, generated: &str) {
     assert!(
         current == generated,
         "{relative} is out of date with the settings types in runtime/settings.\n\
-         Regenerate it with `UPDATE_SCHEMAS=1 cargo test -p settings-model --test generated_files` \
+         Regenerate it with `UPDATE_SCHEMAS=1 cargo test -p settings --test generated_files` \
          and commit the result."
     );
 }

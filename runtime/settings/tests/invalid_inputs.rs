@@ -2,7 +2,7 @@
 //! wrong and what is expected.
 
 use serde_json::{json, Value};
-use settings_model::{validate_settings_json, SettingsError};
+use settings::{validate_settings_json, SettingsError};
 
 /// One invalid input: the settings object, the families allowed (if restricted), the dotted key
 /// the error must name, and fragments the message must contain.

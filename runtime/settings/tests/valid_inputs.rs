@@ -1,10 +1,10 @@
 //! Valid settings deserialize, and round-trip through serde_json unchanged.
 
 use serde_json::{json, Value};
-use settings_model::values::{
+use settings::values::{
     Capability, ClusterDnsIp, Lockdown, ResourceLimitType, RlimitValue, TaintEffect,
 };
-use settings_model::{validate_settings_json, Settings, ALL_FAMILIES};
+use settings::{validate_settings_json, Settings, ALL_FAMILIES};
 
 /// Valid inputs. The flag says whether the input is already in canonical form, i.e. whether
 /// serializing the parsed settings gives back exactly the input.

@@ -8,7 +8,7 @@
 //! hold these top-level tables (anything else is an error naming the file and key):
 //!
 //! * `[settings...]`: default settings, validated per file with
-//!   [`settings_model::validate_settings_json`];
+//!   [`settings::validate_settings_json`];
 //! * `[services.<name>]`: `configuration-files = ["name", ...]` and `restart-commands = [...]`
 //!   (each command a shell string or an argv list);
 //! * `[configuration-files.<name>]`: `path` (absolute), `template-path`, optional `mode` (an
@@ -153,7 +153,7 @@ pub fn toml_to_json(value: &toml::Value) -> Value {
 fn dotted(segments: &[&str]) -> String {
     segments
         .iter()
-        .map(|s| settings_model::quote_segment(s).into_owned())
+        .map(|s| settings::quote_segment(s).into_owned())
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -212,7 +212,7 @@ fn check_file(path: &Path, table: &toml::Table) -> Result<()> {
         match name.as_str() {
             "settings" => {
                 let json = toml_to_json(value);
-                settings_model::validate_settings_json(&json, None)
+                settings::validate_settings_json(&json, None)
                     .map_err(|e| bad(e.path().to_string(), e.to_string()))?;
                 datastore::to_pairs_with_prefix(&Key::data("settings").expect("valid"), &json)
                     .map_err(|e| bad("settings".into(), e.to_string()))?;

@@ -21,7 +21,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    runtime_logging::init();
+    logging::init();
     let args = Args::parse();
     match storewolf::run(
         &args.data_store_base_path,

@@ -122,7 +122,7 @@ fn parse_version(text: &str) -> Result<Version, String> {
 }
 
 fn main() -> ExitCode {
-    runtime_logging::init();
+    logging::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

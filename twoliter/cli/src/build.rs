@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
-use twoliter_build::lookaside::{Lookaside, LookasideSource};
-use twoliter_build::{BuildOptions, BuildReport, KitInfo, KitOutput, Observer, Outcome};
 use twoliter_engine::Engine;
+use twoliter_packages::lookaside::{Lookaside, LookasideSource};
+use twoliter_packages::{BuildOptions, BuildReport, KitInfo, KitOutput, Observer, Outcome};
 use twoliter_project::Project;
 use twoliter_sdk::SdkImage;
 
@@ -36,7 +36,7 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
         }
         BuildCommand::Kit { kit, args } => {
             let Some(found) = project.kits.get(&kit) else {
-                return Err(twoliter_build::Error::UnknownKit {
+                return Err(twoliter_packages::Error::UnknownKit {
                     name: kit,
                     known: project.kits.keys().cloned().collect::<Vec<_>>().join(", "),
                 }
@@ -51,7 +51,7 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
                     packages: &found.packages,
                 };
                 Some(
-                    twoliter_build::kit::assemble(
+                    twoliter_packages::kit::assemble(
                         &built.engine,
                         &built.sdk.reference,
                         &built.options,
@@ -126,7 +126,7 @@ pub fn build_packages(
     let options = options(ctx, project, args)?;
     let lock = lock_build_dir(&options.build_dir)?;
     // Missing sources stop the build before the SDK or any container is touched.
-    twoliter_build::preflight(project, targets, &options)?;
+    twoliter_packages::preflight(project, targets, &options)?;
     let engine = args.engine.detect()?;
     let recipe = crate::sdk::recipe(ctx, project)?;
     if let Some(locked) = project.lock.as_ref().and_then(|lock| lock.sdk.as_ref()) {
@@ -152,10 +152,10 @@ pub fn build_packages(
             crate::sdk::build(project, &engine, &recipe)?
         }
     };
-    let plan = twoliter_build::plan(project, targets, &options, &sdk.id)?;
+    let plan = twoliter_packages::plan(project, targets, &options, &sdk.id)?;
     let misses = plan.packages.iter().filter(|p| !p.cached).count();
     let display = Display::new(misses);
-    let report = twoliter_build::build(&engine, &sdk.reference, &options, &plan, &display);
+    let report = twoliter_packages::build(&engine, &sdk.reference, &options, &plan, &display);
     crate::progress::finish(display.bar);
     Ok(Built {
         _lock: lock,

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-use twoliter_compose::{compose, ComposeInput};
 use twoliter_project::Project;
+use twoliter_rootfs::{compose, ComposeInput};
 
 /// Bump when composing or assembling changes, so existing images are rebuilt.
 const IMAGE_LOGIC_VERSION: &str = "twoliter-variant-1";
@@ -256,9 +256,9 @@ fn kit_package_for(
     project: &Project,
     variant: &twoliter_project::Variant,
     targets: &[String],
-    error: &twoliter_compose::Error,
+    error: &twoliter_rootfs::Error,
 ) -> Option<String> {
-    let twoliter_compose::Error::Closure(twoliter_rootfs::ClosureError::MissingCapability {
+    let twoliter_rootfs::Error::Closure(twoliter_rpm::ClosureError::MissingCapability {
         capability,
         ..
     }) = error

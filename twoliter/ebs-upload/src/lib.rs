@@ -563,7 +563,7 @@ fn backoff(attempt: u32) -> Duration {
 /// Block indexes that may hold data: those overlapping the file's data regions per
 /// `SEEK_DATA`/`SEEK_HOLE`, or every block when the file system cannot tell.
 fn data_blocks(file: &File, size: u64, block_size: u64) -> Vec<u64> {
-    let Ok(ranges) = sparse_file::data_ranges(file, size) else {
+    let Ok(ranges) = twoliter_sparse_file::data_ranges(file, size) else {
         return (0..size.div_ceil(block_size)).collect();
     };
     let mut blocks: Vec<u64> = Vec::new();

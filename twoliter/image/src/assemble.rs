@@ -536,7 +536,8 @@ fn copy_sparse(image: &Path, out: &mut File, out_path: &Path, offset: u64) -> Re
         .metadata()
         .map_err(|e| Error::io(image, "stat", e))?
         .len();
-    let ranges = sparse_file::data_ranges(&input, len).map_err(|e| Error::io(image, "scan", e))?;
+    let ranges =
+        twoliter_sparse_file::data_ranges(&input, len).map_err(|e| Error::io(image, "scan", e))?;
     let mut buffer = vec![0u8; 1 << 20];
     for (start, end) in ranges {
         let mut position = start;

@@ -32,7 +32,8 @@ pub fn compress_file(input: &Path, output: &Path) -> Result<u64> {
         .metadata()
         .map_err(|e| Error::io(input, "stat", e))?
         .len();
-    let ranges = sparse_file::data_ranges(&reader, len).map_err(|e| Error::io(input, "scan", e))?;
+    let ranges =
+        twoliter_sparse_file::data_ranges(&reader, len).map_err(|e| Error::io(input, "scan", e))?;
     let file = File::create(output).map_err(|e| Error::io(output, "create", e))?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
     let write_err = |e| Error::io(output, "write", e);
@@ -55,7 +56,7 @@ pub fn compress_file(input: &Path, output: &Path) -> Result<u64> {
             .map(|&offset| {
                 let size = (len - offset).min(BLOCK as u64) as usize;
                 let mut data = vec![0u8; size];
-                let has_data = sparse_file::read_at(&reader, &ranges, offset, &mut data)?;
+                let has_data = twoliter_sparse_file::read_at(&reader, &ranges, offset, &mut data)?;
                 let packed = if !has_data && size == BLOCK {
                     zero_block
                         .get_or_init(|| std::sync::Arc::new(encode_block(&data)))

@@ -367,14 +367,14 @@ pub fn check_manifest(
         }
     }
     for family in manifest.settings_families.iter().flatten() {
-        if !settings_model::is_family(family) {
+        if !settings::is_family(family) {
             problems.push(
                 Diagnostic::new(shown, format!("`{family}` is not a settings family"))
                     .key("settings-families")
                     .locate(text, family)
                     .hint(format!(
                         "use some of: {}",
-                        settings_model::ALL_FAMILIES.join(", ")
+                        settings::ALL_FAMILIES.join(", ")
                     )),
             );
         }
@@ -601,7 +601,7 @@ impl Layered {
             supported_arches,
             kernel_parameters: self.kernel_parameters,
             settings_families: if self.settings_families.is_empty() {
-                settings_model::ALL_FAMILIES
+                settings::ALL_FAMILIES
                     .iter()
                     .map(|f| f.to_string())
                     .collect()

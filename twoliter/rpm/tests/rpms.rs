@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use twoliter_rootfs::{
+use twoliter_rpm::{
     install, resolve, ClosureError, Error, InstallOptions, Installer, RpmInfo, ScriptletKind,
 };
 

@@ -812,7 +812,7 @@ impl Run<'_> {
         let host = self.host_path(&meta.rel)?;
         let mut tmp_name = OsString::from(".");
         tmp_name.push(host.file_name().unwrap_or_default());
-        tmp_name.push(".twoliter-rootfs-tmp");
+        tmp_name.push(".twoliter-rpm-tmp");
         let tmp = host.with_file_name(tmp_name);
         let _ = fs::remove_file(&tmp);
         let file = fs::OpenOptions::new()
