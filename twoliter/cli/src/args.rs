@@ -164,7 +164,7 @@ pub enum SdkCommand {
 pub struct EngineArgs {
     /// Container engine: `podman` or `docker` [default: the first that works, podman first].
     #[arg(long, env = "TWOLITER_ENGINE", value_name = "ENGINE")]
-    pub engine: Option<String>,
+    pub engine: Option<twoliter_engine::EngineKind>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,7 +279,7 @@ pub struct AssembleArgs {
     pub output_dir: Option<PathBuf>,
     /// Release version [default: the project's release-version].
     #[arg(long, value_name = "X.Y.Z")]
-    pub release_version: Option<String>,
+    pub release_version: Option<semver::Version>,
     /// Build id in artifact names [default: short git commit, `-dirty` if modified, or `local`].
     #[arg(long)]
     pub build_id: Option<String>,
@@ -306,7 +306,7 @@ pub struct AssembleArgs {
     pub kernel_parameters: Vec<String>,
     /// Timestamp for every file in the images [default: $SOURCE_DATE_EPOCH, else the commit time
     /// of the project's HEAD, else 1].
-    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS")]
     pub source_date_epoch: Option<u64>,
     /// Print the artifact metadata as JSON instead of the usage table.
     #[arg(long)]
@@ -340,6 +340,36 @@ pub enum FormatArg {
     Qcow2,
     /// Also stream-optimized VMDK.
     Vmdk,
+}
+
+impl AssembleArgs {
+    /// The flags as overrides of the variant's manifest; `epoch` is the image timestamp.
+    pub fn overrides(&self, epoch: u64) -> twoliter_variant::AssemblyOverrides {
+        twoliter_variant::AssemblyOverrides {
+            private_dir: self.private.clone(),
+            output_dir: self.output_dir.clone(),
+            release_version: self.release_version.clone(),
+            build_id: self.build_id.clone(),
+            os_image_size_gib: self.os_image_size_gib,
+            data_image_size_gib: self.data_image_size_gib,
+            partition_plan: self.partition_plan.map(|plan| match plan {
+                PlanArg::Split => partitions::PartitionPlan::Split,
+                PlanArg::Unified => partitions::PartitionPlan::Unified,
+            }),
+            no_in_place_updates: self.no_in_place_updates,
+            root_fs: self.root_fs.map(|fs| match fs {
+                RootFsArg::Ext4 => twoliter_image::RootFs::Ext4,
+                RootFsArg::Erofs => twoliter_image::RootFs::Erofs,
+            }),
+            image_format: self.image_format.map(|format| match format {
+                FormatArg::Raw => twoliter_image::ImageFormat::Raw,
+                FormatArg::Qcow2 => twoliter_image::ImageFormat::Qcow2,
+                FormatArg::Vmdk => twoliter_image::ImageFormat::Vmdk,
+            }),
+            kernel_parameters: self.kernel_parameters.clone(),
+            epoch,
+        }
+    }
 }
 
 fn parse_arch(text: &str) -> Result<Arch, String> {

@@ -1,4 +1,5 @@
-//! `twoliter build package|kit`: packages built in the SDK through the content-addressed cache.
+//! `twoliter build package|kit|variant`: the flags as build options, the library calls, and
+//! the report.
 
 use crate::args::{BuildArgs, BuildCommand};
 use crate::Globals;
@@ -8,23 +9,11 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
-use twoliter_engine::Engine;
 use twoliter_packages::lookaside::{Lookaside, LookasideSource};
-use twoliter_packages::{BuildOptions, BuildReport, KitInfo, KitOutput, Observer, Outcome};
-use twoliter_project::Project;
-use twoliter_sdk::SdkImage;
-
-/// SOURCE_DATE_EPOCH of package builds when the environment sets none: fixed, so a package's
-/// RPMs depend only on its inputs and stay cached across commits.
-const DEFAULT_PACKAGE_EPOCH: u64 = 1_704_067_200;
-
-/// SOURCE_DATE_EPOCH for packages and the SDK.
-pub fn package_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_PACKAGE_EPOCH)
-}
+use twoliter_packages::{
+    BuildOptions, BuildReport, KitInfo, KitOutput, Observer, Outcome, PackageBuild, SdkImageRef,
+};
+use twoliter_project::{Epochs, Project, ProjectLayout};
 
 pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
     let started = Instant::now();
@@ -32,7 +21,7 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
     match command {
         BuildCommand::Package { packages, args } => {
             let built = build_packages(ctx, &project, &packages, &args)?;
-            finish(&built, None, &args, started)
+            finish(&built.sdk, &built.report, None, &args, started)
         }
         BuildCommand::Kit { kit, args } => {
             let Some(found) = project.kits.get(&kit) else {
@@ -47,14 +36,14 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
                 let info = KitInfo {
                     name: &kit,
                     version: &project.config.release_version.to_string(),
-                    vendor: vendor(&project),
+                    vendor: project.vendor(),
                     packages: &found.packages,
                 };
                 Some(
                     twoliter_packages::kit::assemble(
                         &built.engine,
                         &built.sdk.reference,
-                        &built.options,
+                        built.session.options(),
                         &info,
                         &built.report,
                     )
@@ -63,7 +52,7 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
             } else {
                 None
             };
-            finish(&built, output.as_ref(), &args, started)
+            finish(&built.sdk, &built.report, output.as_ref(), &args, started)
         }
         BuildCommand::Variant {
             variant,
@@ -72,112 +61,68 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
             release_version,
             args,
         } => {
-            let options = crate::variant_build::VariantOptions {
+            let options = crate::variant_build::VariantArgs {
                 force,
                 source_date_epoch,
                 release_version,
             };
-            crate::variant_build::run(ctx, &project, &variant, &options, &args)
+            crate::variant_build::run(ctx, &project, &variant, &options, &args, started)
         }
     }
 }
 
-/// The project's vendor name for metadata, `local` without one.
-pub fn vendor(project: &Project) -> &str {
-    project
-        .config
-        .vendor
-        .keys()
-        .next()
-        .map(String::as_str)
-        .unwrap_or("local")
+/// A finished package build with what it ran on.
+struct Built {
+    session: PackageBuild,
+    engine: twoliter_engine::Engine,
+    sdk: SdkImageRef,
+    report: BuildReport,
 }
 
-/// What a package build produced, with what it ran on.
-pub struct Built {
-    /// Held until the command ends: one build per build directory at a time.
-    _lock: std::fs::File,
-    /// The engine used.
-    pub engine: Engine,
-    /// The SDK image.
-    pub sdk: SdkImage,
-    /// The build options.
-    pub options: BuildOptions,
-    /// The outcome per package.
-    pub report: BuildReport,
-}
-
-/// Builds `targets` and their build dependencies: lookaside preflight, engine, SDK (built when
-/// missing), plan, and the scheduled builds with progress.
-pub fn build_packages(
+/// Builds `targets` and their build dependencies with a progress display.
+fn build_packages(
     ctx: &Globals,
     project: &Project,
     targets: &[String],
     args: &BuildArgs,
 ) -> Result<Built> {
-    if Some(ctx.arch) != twoliter_project::Arch::host() {
-        anyhow::bail!(
-            "building {} packages on this {} machine is not supported yet (no cross builds); build on an {} machine",
-            ctx.arch,
-            std::env::consts::ARCH,
-            ctx.arch
-        );
-    }
-    let options = options(ctx, project, args)?;
-    let lock = lock_build_dir(&options.build_dir)?;
-    // Missing sources stop the build before the SDK or any container is touched.
-    twoliter_packages::preflight(project, targets, &options)?;
+    let session = start(ctx, project, args)?;
     let engine = args.engine.detect()?;
-    let recipe = crate::sdk::recipe(ctx, project)?;
-    if let Some(locked) = project.lock.as_ref().and_then(|lock| lock.sdk.as_ref()) {
-        if locked.digest != recipe.digest() {
-            anyhow::bail!(
-                "Twoliter.lock pins SDK {} (recipe {}), but on this machine the SDK recipe is {} ({}, Debian {}): \
-                 the Debian release or architecture differs\nhelp: run `twoliter sdk build` to build and pin this machine's SDK, or build where the pinned one was made",
-                locked.source,
-                locked.digest,
-                recipe.digest(),
-                recipe.reference(),
-                recipe.suite
-            );
-        }
-    }
-    let sdk = match recipe.find(&engine)? {
-        Some(image) => image,
-        None => {
-            tracing::info!(
-                "the SDK image {} is not built yet; building it now (`twoliter sdk build`)",
-                recipe.reference()
-            );
-            crate::sdk::build(project, &engine, &recipe)?
-        }
-    };
-    let plan = twoliter_packages::plan(project, targets, &options, &sdk.id)?;
-    let misses = plan.packages.iter().filter(|p| !p.cached).count();
-    let display = Display::new(misses);
-    let report = twoliter_packages::build(&engine, &sdk.reference, &options, &plan, &display);
-    crate::progress::finish(display.bar);
+    let display = Display::default();
+    let result = session.build(
+        project,
+        targets,
+        &engine,
+        &mut || crate::sdk::for_packages(ctx, project, &engine),
+        &display,
+    );
+    display.finish();
+    let (sdk, report) = result?;
     Ok(Built {
-        _lock: lock,
+        session,
         engine,
         sdk,
-        options,
-        report: report?,
+        report,
     })
+}
+
+/// Starts a package build with the options the flags give (the build directory's lock taken).
+pub fn start(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<PackageBuild> {
+    Ok(PackageBuild::start(options(ctx, project, args)?)?)
 }
 
 /// Prints the outcome (text or JSON) and the failures' log tails; the exit code.
 pub fn finish(
-    built: &Built,
+    sdk: &SdkImageRef,
+    report: &BuildReport,
     kit: Option<&KitOutput>,
     args: &BuildArgs,
     started: Instant,
 ) -> Result<ExitCode> {
-    let report = &built.report;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         let value = serde_json::json!({
-            "sdk": built.sdk.reference,
+            "sdk": sdk.reference,
             "packages": report.outcomes,
             "rpms": report.rpms,
             "kit": kit,
@@ -223,54 +168,26 @@ pub fn finish(
     Ok(ExitCode::FAILURE)
 }
 
-/// Takes the build directory's lock, waiting (and saying so) while another twoliter holds it.
-fn lock_build_dir(build_dir: &std::path::Path) -> Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    std::fs::create_dir_all(build_dir)
-        .with_context(|| format!("cannot create {}", build_dir.display()))?;
-    let path = build_dir.join(".lock");
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    // SAFETY: flock on a file descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        tracing::info!(
-            "another twoliter build is using {}; waiting for it",
-            build_dir.display()
-        );
-        // SAFETY: as above.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    Ok(file)
-}
-
+/// The flags as build options: absolute, symlink-free paths (container mounts and cargo's path
+/// remapping need them), lookaside sources, jobs and the packages' epoch.
 fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOptions> {
-    // Absolute, symlink-free paths: container mounts and cargo's path remapping need them.
     let root = std::fs::canonicalize(&project.root)
         .with_context(|| format!("cannot resolve {}", project.root.display()))?;
-    let build_dir = root.join("build");
+    let layout = ProjectLayout::new(root);
     let cache_dir = args
         .cache_dir
         .clone()
-        .unwrap_or_else(|| build_dir.join("cache"));
+        .unwrap_or_else(|| layout.default_cache_dir());
     let mut sources: Vec<LookasideSource> = args
         .lookaside_cache
         .iter()
         .map(|s| LookasideSource::parse(s))
         .collect();
-    let default_dir = root.join("lookaside");
-    if default_dir.is_dir() {
-        sources.push(LookasideSource::Dir(default_dir));
+    if layout.lookaside_dir().is_dir() {
+        sources.push(LookasideSource::Dir(layout.lookaside_dir()));
     }
     Ok(BuildOptions {
-        project_root: root,
-        arch: ctx.arch.name().to_string(),
+        arch: ctx.arch,
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -282,8 +199,8 @@ fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOp
             fetch_upstream: args.fetch_upstream,
         },
         cache_dir,
-        build_dir,
-        epoch: package_epoch(),
+        layout,
+        epoch: Epochs::from_env()?.packages(),
     })
 }
 
@@ -306,37 +223,47 @@ pub fn summary(report: &BuildReport, seconds: f64) {
 }
 
 /// Progress of package builds: a bar on a terminal, log lines otherwise.
-struct Display {
-    bar: Option<ProgressBar>,
+#[derive(Default)]
+pub struct Display {
+    bar: Mutex<Option<ProgressBar>>,
     running: Mutex<BTreeSet<String>>,
 }
 
 impl Display {
-    fn new(misses: usize) -> Self {
-        Self {
-            bar: if misses > 0 {
-                crate::progress::bar(misses as u64)
-            } else {
-                None
-            },
-            running: Mutex::new(BTreeSet::new()),
-        }
+    fn bar(&self) -> Option<ProgressBar> {
+        self.bar.lock().ok().and_then(|bar| bar.clone())
     }
 
     fn show_running(&self) {
-        if let (Some(bar), Ok(running)) = (&self.bar, self.running.lock()) {
+        if let (Some(bar), Ok(running)) = (self.bar(), self.running.lock()) {
             let names: Vec<&str> = running.iter().map(String::as_str).collect();
             bar.set_message(format!("building {}", names.join(", ")));
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Ok(mut bar) = self.bar.lock() {
+            crate::progress::finish(bar.take());
         }
     }
 }
 
 impl Observer for Display {
+    fn planned(&self, misses: usize) {
+        if misses > 0 {
+            if let Ok(mut bar) = self.bar.lock() {
+                crate::progress::finish(bar.take());
+                *bar = crate::progress::bar(misses as u64);
+            }
+        }
+    }
+
     fn started(&self, package: &str, reasons: &[String]) {
         if let Ok(mut running) = self.running.lock() {
             running.insert(package.to_string());
         }
-        match &self.bar {
+        match self.bar() {
             Some(_) => self.show_running(),
             None => tracing::info!("{package}: building ({})", reasons.join(", ")),
         }
@@ -349,7 +276,7 @@ impl Observer for Display {
         if let Ok(mut running) = self.running.lock() {
             running.remove(package);
         }
-        match &self.bar {
+        match self.bar() {
             Some(bar) => {
                 bar.inc(1);
                 self.show_running();

@@ -43,3 +43,30 @@ pub fn finish(bar: Option<ProgressBar>) {
         bar.finish_and_clear();
     }
 }
+
+/// A spinner naming the current step on a terminal; a log line per step otherwise.
+pub struct Steps(Option<ProgressBar>);
+
+impl Steps {
+    /// Starts showing steps.
+    pub fn new() -> Self {
+        Self(interactive().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        }))
+    }
+
+    /// A step starts.
+    pub fn step(&self, step: &'static str) {
+        match &self.0 {
+            Some(bar) => bar.set_message(step),
+            None => tracing::info!("{step} ..."),
+        }
+    }
+
+    /// Clears the spinner.
+    pub fn finish(self) {
+        finish(self.0);
+    }
+}

@@ -2,13 +2,14 @@
 
 use crate::args::{EngineArgs, SdkCommand};
 use crate::Globals;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use indicatif::ProgressBar;
+use std::cell::RefCell;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
 use twoliter_engine::Engine;
-use twoliter_project::{LockedImage, Lockfile, Project};
-use twoliter_sdk::{apt, SdkImage, SdkRecipe};
+use twoliter_project::{Epochs, Project};
+use twoliter_sdk::{LocalSdk, Resolved, SdkObserver};
 
 /// Where Debian mirrors are configured on this machine.
 const APT_CONFIG: &str = "/etc/apt";
@@ -18,24 +19,23 @@ pub fn run(ctx: &Globals, command: SdkCommand) -> Result<ExitCode> {
     match command {
         SdkCommand::Build { engine, force } => {
             let engine = engine.detect()?;
-            let recipe = recipe(ctx, &project)?;
-            if !force {
-                if let Some(image) = recipe.find(&engine)? {
-                    println!(
-                        "SDK {} is present ({}); nothing to do (use --force to rebuild)",
-                        image.reference, image.id
-                    );
-                    write_lock(&project, &recipe)?;
-                    return Ok(ExitCode::SUCCESS);
-                }
+            let sdk = LocalSdk::new(&project, ctx.arch, Path::new(APT_CONFIG))?;
+            let resolved = ensure(&project, &engine, &sdk, force)?;
+            let image = &resolved.image;
+            if resolved.built {
+                println!("built SDK {} ({})", image.reference, image.id);
+            } else {
+                println!(
+                    "SDK {} is present ({}); nothing to do (use --force to rebuild)",
+                    image.reference, image.id
+                );
             }
-            let image = build(&project, &engine, &recipe)?;
-            println!("built SDK {} ({})", image.reference, image.id);
             Ok(ExitCode::SUCCESS)
         }
         SdkCommand::Show { engine, json } => {
             let engine = engine.detect()?;
-            let recipe = recipe(ctx, &project)?;
+            let sdk = LocalSdk::new(&project, ctx.arch, Path::new(APT_CONFIG))?;
+            let recipe = &sdk.recipe;
             let image = recipe.find(&engine)?;
             if json {
                 let value = serde_json::json!({
@@ -65,100 +65,55 @@ pub fn run(ctx: &Globals, command: SdkCommand) -> Result<ExitCode> {
     }
 }
 
-/// The SDK recipe of the project.
-pub fn recipe(ctx: &Globals, project: &Project) -> Result<SdkRecipe> {
-    let Some(sdk) = &project.config.sdk else {
-        bail!("Twoliter.toml has no [sdk] table; add one (e.g. `[sdk] name = \"twoliter-sdk\", version = \"0.1.0\", local = true`)");
-    };
-    if !sdk.local {
-        bail!(
-            "pulling SDK {} {} from a registry is not supported yet; set `local = true` under [sdk] in Twoliter.toml to build it here with `twoliter sdk build`",
-            sdk.name,
-            sdk.version
+/// The SDK a package build uses: the lock checked against this machine's recipe, then found or
+/// built and pinned.
+pub fn for_packages(
+    ctx: &Globals,
+    project: &Project,
+    engine: &Engine,
+) -> Result<twoliter_packages::SdkImageRef, twoliter_packages::Error> {
+    let sdk = |error: twoliter_sdk::Error| twoliter_packages::Error::Sdk(Box::new(error));
+    let local = LocalSdk::new(project, ctx.arch, Path::new(APT_CONFIG)).map_err(sdk)?;
+    local.check_lock(project).map_err(sdk)?;
+    let resolved = ensure(project, engine, &local, false)
+        .map_err(|e| twoliter_packages::Error::Sdk(e.into()))?;
+    Ok(twoliter_packages::SdkImageRef {
+        id: resolved.image.id,
+        reference: resolved.image.reference,
+    })
+}
+
+/// Finds or builds the SDK with a spinner, and says when the lock was written.
+fn ensure(project: &Project, engine: &Engine, sdk: &LocalSdk, force: bool) -> Result<Resolved> {
+    let epoch = Epochs::from_env()?.packages();
+    let resolved = sdk.ensure(project, engine, epoch, force, &Spinner::default())?;
+    if resolved.pinned {
+        println!(
+            "pinned SDK {} in {}",
+            sdk.recipe.digest(),
+            project.root.join("Twoliter.lock").display()
         );
     }
-    let source = mirror()?;
-    Ok(SdkRecipe::new(
-        &sdk.name,
-        &sdk.version.to_string(),
-        ctx.arch.name(),
-        &source.suite,
-    )?)
+    Ok(resolved)
 }
 
-fn mirror() -> Result<apt::AptSource> {
-    apt::main_source(Path::new(APT_CONFIG))
-        .ok_or_else(|| twoliter_sdk::Error::NoMirror(APT_CONFIG.into()).into())
-}
+/// Shows an SDK build as a spinner (a log line without a terminal).
+#[derive(Default)]
+struct Spinner(RefCell<Option<ProgressBar>>);
 
-/// Builds the SDK image with a spinner (plain lines without a terminal) and pins it in the lock.
-pub fn build(project: &Project, engine: &Engine, recipe: &SdkRecipe) -> Result<SdkImage> {
-    let source = mirror()?;
-    let build_dir = project.root.join("build");
-    let log = build_dir.join("logs").join("sdk.log");
-    std::fs::create_dir_all(build_dir.join("logs"))
-        .with_context(|| format!("cannot create {}", build_dir.join("logs").display()))?;
-    let message = format!(
-        "building SDK {} from {} {} ({} packages; log: {})",
-        recipe.reference(),
-        source.uri,
-        source.suite,
-        recipe.packages.len(),
-        log.display()
-    );
-    let spinner = crate::progress::spinner(&message);
-    let started = Instant::now();
-    let result = recipe.build(
-        engine,
-        &source.uri,
-        &build_dir.join("sdk"),
-        &log,
-        crate::build::package_epoch(),
-    );
-    crate::progress::finish(spinner);
-    let image = result.context("SDK build failed")?;
-    tracing::info!("SDK built in {:.0}s", started.elapsed().as_secs_f64());
-    write_lock(project, recipe)?;
-    Ok(image)
-}
-
-/// Pins the local SDK's recipe digest in `Twoliter.lock` (keeping its kits), when it changed.
-fn write_lock(project: &Project, recipe: &SdkRecipe) -> Result<()> {
-    let Some(sdk) = &project.config.sdk else {
-        return Ok(());
-    };
-    let mut lock = project.lock.clone().unwrap_or(Lockfile {
-        schema_version: 1,
-        sdk: None,
-        kit: Vec::new(),
-    });
-    let pinned = LockedImage {
-        name: sdk.name.clone(),
-        version: sdk.version.clone(),
-        vendor: None,
-        source: recipe.reference(),
-        digest: recipe.digest(),
-    };
-    if lock.sdk.as_ref() == Some(&pinned) {
-        return Ok(());
+impl SdkObserver for Spinner {
+    fn building(&self, message: &str) {
+        *self.0.borrow_mut() = crate::progress::spinner(message);
     }
-    lock.sdk = Some(pinned);
-    let path = project.root.join("Twoliter.lock");
-    let text = format!(
-        "# Written by twoliter; pins the SDK and kits by digest. For a local SDK the digest is\n# that of its recipe (Debian suite and package list).\n{}",
-        toml::to_string(&lock)?
-    );
-    let temp = path.with_extension("lock.tmp");
-    std::fs::write(&temp, text)
-        .and_then(|()| std::fs::rename(&temp, &path))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    println!("pinned SDK {} in {}", recipe.digest(), path.display());
-    Ok(())
+
+    fn finished(&self) {
+        crate::progress::finish(self.0.borrow_mut().take());
+    }
 }
 
 impl EngineArgs {
     /// The engine chosen by `--engine`/TWOLITER_ENGINE, or the first that works.
     pub fn detect(&self) -> Result<Engine> {
-        Ok(Engine::detect(self.engine.as_deref())?)
+        Ok(Engine::detect(self.engine)?)
     }
 }

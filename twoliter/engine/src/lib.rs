@@ -2,17 +2,15 @@
 //!
 //! Every package build and every tool twoliter does not implement itself runs in the SDK image
 //! through an [`Engine`]: no network, inputs mounted read-only and one writable output directory.
-//! [`Engine::detect`] picks a working engine (`--engine`/`TWOLITER_ENGINE` override) and works
-//! around machine quirks itself, e.g. podman with runc needs explicit rlimits on these hosts.
+//! [`Engine::detect`] picks a working engine (or the one the caller chose) and works around
+//! machine quirks itself, e.g. podman with runc needs explicit rlimits on these hosts. Code that
+//! only runs containers takes a [`ContainerRunner`], so it can be tested with a fake.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-/// The environment variable that chooses the engine, like `--engine`.
-pub const ENGINE_ENV: &str = "TWOLITER_ENGINE";
 
 /// Open-file and process limits passed explicitly to every podman container (podman with runc
 /// fails with "error setting rlimits" when it has to raise them itself).
@@ -25,7 +23,7 @@ pub enum Error {
     #[error("unknown container engine `{0}`; use `podman` or `docker`")]
     UnknownEngine(String),
     /// No engine works on this machine.
-    #[error("no working container engine: {tried}\nhelp: install podman (`apt-get install podman runc`) or start a docker daemon; choose one with `--engine` or {ENGINE_ENV}")]
+    #[error("no working container engine: {tried}\nhelp: install podman (`apt-get install podman runc`) or start a docker daemon; choose one with `--engine`")]
     NoEngine {
         /// What was tried and why each failed.
         tried: String,
@@ -83,13 +81,35 @@ impl EngineKind {
             EngineKind::Docker => "docker",
         }
     }
+}
 
-    fn parse(name: &str) -> Result<Self, Error> {
+impl std::str::FromStr for EngineKind {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
         match name {
             "podman" => Ok(EngineKind::Podman),
             "docker" => Ok(EngineKind::Docker),
             other => Err(Error::UnknownEngine(other.to_string())),
         }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.program())
+    }
+}
+
+/// Runs containers: what package and kit builds need of an engine.
+pub trait ContainerRunner: Sync {
+    /// Runs `spec` to completion, its output appended to `log`.
+    fn run(&self, spec: &RunSpec, log: &Path) -> Result<(), Error>;
+}
+
+impl ContainerRunner for Engine {
+    fn run(&self, spec: &RunSpec, log: &Path) -> Result<(), Error> {
+        Engine::run(self, spec, log)
     }
 }
 
@@ -149,12 +169,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Finds a working engine. `choice` (from `--engine`) wins over `TWOLITER_ENGINE`; without
-    /// either, podman is tried first, then docker (whose daemon must answer).
-    pub fn detect(choice: Option<&str>) -> Result<Self, Error> {
-        let env_choice = std::env::var(ENGINE_ENV).ok().filter(|v| !v.is_empty());
-        let wanted: Vec<EngineKind> = match choice.map(str::to_string).or(env_choice) {
-            Some(name) => vec![EngineKind::parse(&name)?],
+    /// Finds a working engine: `choice` when given, else podman, then docker (whose daemon
+    /// must answer).
+    pub fn detect(choice: Option<EngineKind>) -> Result<Self, Error> {
+        let wanted: Vec<EngineKind> = match choice {
+            Some(kind) => vec![kind],
             None => vec![EngineKind::Podman, EngineKind::Docker],
         };
         let mut tried = Vec::new();
@@ -408,7 +427,9 @@ mod tests {
 
     #[test]
     fn unknown_engine_is_named() {
-        let err = Engine::detect(Some("lxc")).unwrap_err().to_string();
+        let err = "lxc".parse::<EngineKind>().unwrap_err().to_string();
         assert!(err.contains("`lxc`") && err.contains("podman"), "{err}");
+        assert_eq!("docker".parse::<EngineKind>().unwrap(), EngineKind::Docker);
+        assert_eq!(EngineKind::Podman.to_string(), "podman");
     }
 }

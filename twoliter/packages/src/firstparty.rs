@@ -27,7 +27,7 @@ pub enum GroupOutput {
 pub fn prepare(
     root: &Path,
     groups: &[String],
-    arch: &str,
+    arch: twoliter_project::Arch,
     log: &Path,
 ) -> Result<BTreeMap<String, GroupOutput>, Error> {
     let mut outputs = BTreeMap::new();

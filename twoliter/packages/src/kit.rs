@@ -7,8 +7,9 @@ use crate::lookaside::write_atomic;
 use crate::{link_or_copy, rpms_in, BuildOptions, BuildReport, Error};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use twoliter_engine::{Engine, Mount, RunSpec};
+use twoliter_engine::{ContainerRunner, Mount, RunSpec};
 use twoliter_oci::{Architecture, ImageSpec, LayerSpec};
+use twoliter_project::Arch;
 
 /// The file in a kit directory recording what its repodata was made from.
 const KIT_KEY_FILE: &str = ".twoliter-kit-key";
@@ -42,7 +43,7 @@ pub struct KitInfo<'a> {
 /// Collects the kit's packages from `report` (all of them must have been built) and writes
 /// repodata and the OCI archive.
 pub fn assemble(
-    engine: &Engine,
+    engine: &dyn ContainerRunner,
     sdk_reference: &str,
     options: &BuildOptions,
     kit: &KitInfo<'_>,
@@ -52,8 +53,8 @@ pub fn assemble(
         let (what, path) = (what.to_string(), path.to_path_buf());
         move |source| Error::Io { what, path, source }
     };
-    let kit_dir = options.build_dir.join("kits").join(kit.name);
-    let repo = kit_dir.join(&options.arch);
+    let kit_dir = options.layout.kit_dir(kit.name);
+    let repo = kit_dir.join(options.arch.name());
     std::fs::create_dir_all(&repo).map_err(io("cannot create", &repo))?;
 
     // What the repodata is made of: the packages' keys and the SDK.
@@ -132,10 +133,10 @@ pub fn assemble(
         )
         .map_err(|e| Error::Kit(e.to_string()))?,
     );
-    let architecture: Architecture = options
-        .arch
-        .parse()
-        .map_err(|e: twoliter_oci::Error| Error::Kit(e.to_string()))?;
+    let architecture = match options.arch {
+        Arch::X86_64 => Architecture::Amd64,
+        Arch::Aarch64 => Architecture::Arm64,
+    };
     let metadata = BTreeMap::from([
         ("dev.twoliter.kit.name".to_string(), kit.name.to_string()),
         (

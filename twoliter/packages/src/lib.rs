@@ -16,12 +16,15 @@ pub mod lookaside;
 mod plan;
 mod rpmbuild;
 mod scheduler;
+mod session;
 
 pub use kit::{KitInfo, KitOutput};
-pub use plan::{plan, preflight, Plan, Planned};
-pub use scheduler::{build, BuildReport, Observer, Outcome};
+pub use plan::{Plan, Planned, Preflight};
+pub use scheduler::{BuildReport, Observer, Outcome};
+pub use session::{PackageBuild, SdkImageRef};
 
 use std::path::{Path, PathBuf};
+use twoliter_project::{Arch, ProjectLayout};
 
 /// Errors of package and kit builds.
 #[derive(Debug, thiserror::Error)]
@@ -87,21 +90,30 @@ pub enum Error {
     /// The container engine failed outside a package build.
     #[error(transparent)]
     Engine(#[from] twoliter_engine::Error),
+    /// Packages of another architecture cannot be built here.
+    #[error("building {wanted} packages on this {host} machine is not supported yet (no cross builds); build on an {wanted} machine")]
+    CrossBuild {
+        /// The architecture asked for.
+        wanted: Arch,
+        /// This machine's.
+        host: &'static str,
+    },
+    /// The SDK image could not be found, built or checked.
+    #[error("the SDK is not usable")]
+    Sdk(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where and how a build runs.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// The project root (package directories are relative to it).
-    pub project_root: PathBuf,
-    /// Target architecture (`x86_64`).
-    pub arch: String,
+    /// The project's paths (absolute and symlink-free: container mounts need them).
+    pub layout: ProjectLayout,
+    /// Target architecture.
+    pub arch: Arch,
     /// Packages built at once.
     pub jobs: usize,
     /// The content-addressed store (`<cache>/packages/<arch>/<key>/`).
     pub cache_dir: PathBuf,
-    /// `build/` of the project: logs, work directories, exported RPMs, kits.
-    pub build_dir: PathBuf,
     /// External-file sources.
     pub lookaside: lookaside::Lookaside,
     /// SOURCE_DATE_EPOCH for every package.
@@ -111,27 +123,29 @@ pub struct BuildOptions {
 impl BuildOptions {
     /// `build/logs/<name>.log`.
     pub fn log(&self, name: &str) -> PathBuf {
-        self.build_dir.join("logs").join(format!("{name}.log"))
+        self.layout.log(name)
     }
 
     /// `build/rpms/<arch>/<package>/`: a package's RPMs after a build.
     pub fn exported(&self, package: &str) -> PathBuf {
-        self.build_dir.join("rpms").join(&self.arch).join(package)
+        self.layout.rpms_dir(self.arch, package)
     }
 
     fn cached(&self, key: &str) -> PathBuf {
-        self.cache_dir.join("packages").join(&self.arch).join(key)
+        self.cache_dir
+            .join("packages")
+            .join(self.arch.name())
+            .join(key)
     }
 
     fn state(&self, package: &str) -> PathBuf {
-        self.build_dir
-            .join("state")
-            .join(&self.arch)
+        self.layout
+            .state_dir(self.arch)
             .join(format!("{package}.json"))
     }
 
     fn work(&self, package: &str) -> PathBuf {
-        self.build_dir.join("work").join(&self.arch).join(package)
+        self.layout.work_dir(self.arch, package)
     }
 }
 

@@ -39,13 +39,27 @@ pub struct Plan {
 /// Local paths of each package's external files, by package and the name the spec sees.
 type ExternalPaths = BTreeMap<String, Vec<(String, PathBuf)>>;
 
+/// The targets in build order with every external file provided: what [`plan`] starts from.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    order: Vec<String>,
+    external: ExternalPaths,
+}
+
+impl Preflight {
+    /// The packages to build (targets and their build dependencies), dependencies first.
+    pub fn order(&self) -> &[String] {
+        &self.order
+    }
+}
+
 /// Provides every external file of `targets` and their build dependencies, before anything else
 /// (no SDK, no container): one error lists every file that is missing or wrong.
-pub fn preflight(
+pub(crate) fn preflight(
     project: &Project,
     targets: &[String],
     options: &BuildOptions,
-) -> Result<ExternalPaths, Error> {
+) -> Result<Preflight, Error> {
     let order = build_order(project, targets)?;
     let mut external = ExternalPaths::new();
     let mut unavailable = Vec::new();
@@ -62,21 +76,23 @@ pub fn preflight(
         }
     }
     if unavailable.is_empty() {
-        Ok(external)
+        Ok(Preflight { order, external })
     } else {
         Err(Error::Unavailable(unavailable))
     }
 }
 
-/// Plans building `targets` and their build dependencies against SDK image `sdk_id`.
-pub fn plan(
+/// Plans building what `preflight` found against SDK image `sdk_id`.
+pub(crate) fn plan(
     project: &Project,
-    targets: &[String],
+    preflight: Preflight,
     options: &BuildOptions,
     sdk_id: &str,
 ) -> Result<Plan, Error> {
-    let order = build_order(project, targets)?;
-    let mut external = preflight(project, targets, options)?;
+    let Preflight {
+        order,
+        mut external,
+    } = preflight;
 
     let groups: BTreeSet<String> = order
         .iter()
@@ -84,7 +100,7 @@ pub fn plan(
         .collect();
     let groups: Vec<String> = groups.into_iter().collect();
     let firstparty =
-        firstparty::prepare(&project.root, &groups, &options.arch, &options.log("cargo"))?;
+        firstparty::prepare(&project.root, &groups, options.arch, &options.log("cargo"))?;
 
     let mut planned: Vec<Planned> = Vec::new();
     let mut keys: BTreeMap<String, String> = BTreeMap::new();
@@ -94,7 +110,7 @@ pub fn plan(
         inputs.add("build-logic", BUILD_LOGIC_VERSION);
         inputs.add("build-script", sha256_text(crate::rpmbuild::SCRIPT));
         inputs.add("sdk", sdk_id);
-        inputs.add("arch", &options.arch);
+        inputs.add("arch", options.arch.name());
         inputs.add("epoch", options.epoch.to_string());
         let dir = project.root.join(&package.dir);
         let files = hash_tree(&dir).map_err(|source| Error::Io {

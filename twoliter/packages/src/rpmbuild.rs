@@ -5,7 +5,7 @@ use crate::firstparty::GroupOutput;
 use crate::lookaside::write_atomic;
 use crate::{copy_tree, link_or_copy, rpms_in, BuildOptions, Planned};
 use std::path::{Path, PathBuf};
-use twoliter_engine::{Engine, Mount, RunSpec};
+use twoliter_engine::{ContainerRunner, Mount, RunSpec};
 
 /// The script run in the container: dependencies' RPMs installed first (files only, no
 /// scriptlets) into the sysroot `/twoliter/sysroot` (`%{_twoliter_sysroot}`), so they never
@@ -39,7 +39,7 @@ exec rpmbuild -bb --nodeps \
 /// Builds one planned package with its dependencies' RPMs visible; returns the store directory
 /// holding its RPMs, or a message saying what failed.
 pub(crate) fn build_one(
-    engine: &Engine,
+    engine: &dyn ContainerRunner,
     sdk_reference: &str,
     options: &BuildOptions,
     planned: &Planned,
@@ -66,7 +66,7 @@ pub(crate) fn build_one(
     }
     std::fs::write(&log, b"").map_err(io("cannot create", &log))?;
 
-    let package_dir = options.project_root.join(&planned.package.dir);
+    let package_dir = options.layout.root().join(&planned.package.dir);
     copy_tree(&package_dir, &sources).map_err(io("cannot stage", &package_dir))?;
     for (file_name, path) in &planned.external {
         link_or_copy(path, &sources.join(file_name)).map_err(io("cannot stage", path))?;

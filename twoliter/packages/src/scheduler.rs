@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use twoliter_engine::Engine;
+use twoliter_engine::ContainerRunner;
 
 /// Lines of a failed package's log shown to the user.
 const LOG_TAIL_LINES: usize = 40;
@@ -44,6 +44,10 @@ pub enum Outcome {
 
 /// Hears about progress, e.g. to draw a progress bar.
 pub trait Observer: Sync {
+    /// The plan is made: `misses` packages will be built in containers.
+    fn planned(&self, misses: usize) {
+        let _ = misses;
+    }
     /// A package build started in a container.
     fn started(&self, package: &str, reasons: &[String]);
     /// A package is done (any outcome).
@@ -88,8 +92,8 @@ impl BuildReport {
 }
 
 /// Builds `plan` in the SDK image `sdk_reference` through `engine`.
-pub fn build(
-    engine: &Engine,
+pub(crate) fn build(
+    engine: &dyn ContainerRunner,
     sdk_reference: &str,
     options: &BuildOptions,
     plan: &Plan,

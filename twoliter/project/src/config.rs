@@ -222,7 +222,34 @@ impl TwoliterConfig {
     }
 }
 
+/// The first lines of `Twoliter.lock`.
+const LOCK_HEADER: &str = "# Written by twoliter; pins the SDK and kits by digest. For a local SDK the digest is\n# that of its recipe (Debian suite and package list).\n";
+
+impl Default for Lockfile {
+    fn default() -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            sdk: None,
+            kit: Vec::new(),
+        }
+    }
+}
+
 impl Lockfile {
+    /// Pins `sdk`, keeping the kits; false when the lock pinned exactly that already.
+    pub fn pin_sdk(&mut self, sdk: LockedImage) -> bool {
+        if self.sdk.as_ref() == Some(&sdk) {
+            return false;
+        }
+        self.sdk = Some(sdk);
+        true
+    }
+
+    /// The text of `Twoliter.lock`: a header saying who writes it, then the TOML.
+    pub fn to_text(&self) -> Result<String, toml::ser::Error> {
+        Ok(format!("{LOCK_HEADER}{}", toml::to_string(self)?))
+    }
+
     /// Checks the lock's own form, and that it pins exactly what `Twoliter.toml` asks for.
     pub fn validate(
         &self,

@@ -4,10 +4,13 @@
 //! [`Project::load`] reads a whole project and reports every problem it finds as a
 //! [`Diagnostic`] naming the file, line, column and key, what is wrong and how to fix it.
 
+mod atomic;
 pub mod build_id;
 pub mod config;
 pub mod diagnostic;
+pub mod epoch;
 pub mod infra;
+pub mod layout;
 pub mod package;
 pub mod parse;
 pub mod project;
@@ -17,9 +20,13 @@ pub mod variant_name;
 
 pub use config::{ExternalKit, LockedImage, Lockfile, Sdk, TwoliterConfig, Vendor};
 pub use diagnostic::{error_chain, Diagnostic, Diagnostics};
+pub use epoch::{Epochs, InvalidEpoch};
 pub use infra::{AwsConfig, Infra, InfraConfig, RepoConfig, SigningKeyConfig};
+pub use layout::ProjectLayout;
 pub use package::{ExternalFile, KitManifest, Package, PackageManifest};
-pub use project::{at, closest_name, discover, Kit, Project, ProjectError, UnknownVariant};
+pub use project::{
+    at, closest_name, discover, Kit, LockWriteError, Project, ProjectError, UnknownVariant,
+};
 pub use schema::SchemaKind;
 pub use variant::{
     AmiManifest, AmiSpec, Arch, BootMode, ImageFeature, ImageFormat, ImageLayout, PartitionPlan,

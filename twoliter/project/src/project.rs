@@ -1,8 +1,9 @@
 //! Loading a whole project: finding its root, reading every manifest, resolving variants and
 //! checking the references between them.
 
-use crate::config::{Lockfile, TwoliterConfig};
+use crate::config::{LockedImage, Lockfile, TwoliterConfig};
 use crate::diagnostic::{relative, Diagnostic, Diagnostics};
+use crate::layout::ProjectLayout;
 use crate::package::{is_valid_name, KitManifest, Package, PackageManifest};
 use crate::parse;
 use crate::schema::SchemaKind;
@@ -142,6 +143,35 @@ impl Project {
         }
     }
 
+    /// The project's vendor name for metadata (the first `[vendor.<name>]`), `local` without one.
+    pub fn vendor(&self) -> &str {
+        self.config
+            .vendor
+            .keys()
+            .next()
+            .map(String::as_str)
+            .unwrap_or("local")
+    }
+
+    /// Where this project's build outputs live.
+    pub fn layout(&self) -> ProjectLayout {
+        ProjectLayout::new(&self.root)
+    }
+
+    /// Pins `sdk` in `Twoliter.lock` (keeping its kits), written atomically, when it differs
+    /// from the lock this project was loaded with; whether the file was written.
+    pub fn pin_sdk(&self, sdk: LockedImage) -> Result<bool, LockWriteError> {
+        let mut lock = self.lock.clone().unwrap_or_default();
+        if !lock.pin_sdk(sdk) {
+            return Ok(false);
+        }
+        let path = self.root.join(LOCK_FILE);
+        let text = lock.to_text().map_err(LockWriteError::Serialize)?;
+        crate::atomic::write(&path, text.as_bytes())
+            .map_err(|source| LockWriteError::Io { path, source })?;
+        Ok(true)
+    }
+
     /// The variant with this name, or an error listing the known ones.
     pub fn variant(&self, name: &str) -> Result<&Variant, UnknownVariant> {
         self.variants.get(name).ok_or_else(|| UnknownVariant {
@@ -149,6 +179,24 @@ impl Project {
             known: self.variants.keys().cloned().collect(),
         })
     }
+}
+
+/// `Twoliter.lock` could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockWriteError {
+    /// The lock does not serialize as TOML.
+    #[error("cannot serialize Twoliter.lock")]
+    Serialize(#[source] toml::ser::Error),
+    /// The file could not be written.
+    #[error("cannot write {}", path.display())]
+    Io {
+        /// `Twoliter.lock`.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A variant name that the project does not define.

@@ -121,6 +121,34 @@ impl ImageFeature {
             ImageFeature::InPlaceUpdates | ImageFeature::HostContainers
         )
     }
+
+    /// The feature's name in manifests (`in-place-updates`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFeature::InPlaceUpdates => "in-place-updates",
+            ImageFeature::HostContainers => "host-containers",
+            ImageFeature::ErofsRootPartition => "erofs-root-partition",
+            ImageFeature::UefiSecureBoot => "uefi-secure-boot",
+            ImageFeature::XfsDataPartition => "xfs-data-partition",
+            ImageFeature::SystemdNetworkd => "systemd-networkd",
+            ImageFeature::Fips => "fips",
+        }
+    }
+
+    /// Whether image builds can turn the feature on yet; [`check_manifest`] refuses the others,
+    /// so `twoliter check` says what the build would.
+    pub fn buildable(self) -> bool {
+        !matches!(
+            self,
+            ImageFeature::UefiSecureBoot | ImageFeature::XfsDataPartition
+        )
+    }
+}
+
+impl fmt::Display for ImageFeature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `image-layout` as written in a manifest: every key optional, missing keys inherited or defaulted.
@@ -379,6 +407,21 @@ pub fn check_manifest(
             );
         }
     }
+    for (feature, on) in manifest.image_features.iter().flatten() {
+        if *on && !feature.buildable() {
+            problems.push(
+                Diagnostic::new(
+                    shown,
+                    format!("image feature `{feature}` is not supported by image assembly yet"),
+                )
+                .key(format!("image-features.{feature}"))
+                .locate(text, feature.as_str())
+                .hint(format!(
+                    "set `{feature}: false` or remove it from image-features"
+                )),
+            );
+        }
+    }
     if let Some(arches) = &manifest.supported_arches {
         if arches.is_empty() {
             problems.push(
@@ -611,5 +654,33 @@ impl Layered {
             image_features,
             ami,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_names_are_the_manifest_spelling() {
+        for feature in ImageFeature::ALL {
+            let serialized = serde_json::to_value(feature).unwrap();
+            assert_eq!(serialized.as_str(), Some(feature.as_str()));
+            assert_eq!(feature.to_string(), feature.as_str());
+        }
+    }
+
+    #[test]
+    fn unbuildable_features_are_refused_where_they_are_turned_on() {
+        let text = "image-features:\n  uefi-secure-boot: true\n  xfs-data-partition: false\n";
+        let manifest: VariantManifest = serde_yaml::from_str(text).unwrap();
+        let problems = check_manifest(&manifest, std::path::Path::new("v.yaml"), text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let shown = problems[0].to_string();
+        assert!(
+            shown.contains("`uefi-secure-boot` is not supported"),
+            "{shown}"
+        );
+        assert!(shown.contains("v.yaml:2"), "{shown}");
     }
 }

@@ -93,9 +93,9 @@ fn lists_accumulate_and_scalars_override_in_order() {
 }
 
 #[test]
-fn ami_settings_default_from_features_and_override_key_by_key() {
+fn ami_settings_override_key_by_key() {
     let p = project(&[
-        ("variants/shared/a.yaml", "kits: [k]\nincluded-packages: [p1]\nimage-features: {uefi-secure-boot: true}\nami: {volume-type: gp2, tags: {team: os}}\n"),
+        ("variants/shared/a.yaml", "kits: [k]\nincluded-packages: [p1]\nami: {boot-mode: uefi-preferred, tpm: true, volume-type: gp2, tags: {team: os}}\n"),
         ("variants/aws-dev/variant.yaml", "inherits: [a]\nami: {tpm: false, tags: {tier: dev}}\n"),
         ("variants/metal-dev/variant.yaml", "kits: [k]\nincluded-packages: [p1]\n"),
     ]);
@@ -104,7 +104,7 @@ fn ami_settings_default_from_features_and_override_key_by_key() {
         v.ami.boot_mode,
         Some(twoliter_project::BootMode::UefiPreferred)
     );
-    assert!(!v.ami.tpm, "the variant turns off what the feature implies");
+    assert!(!v.ami.tpm, "the variant turns off what its base turned on");
     assert!(v.ami.imds_v2_only);
     assert_eq!(v.ami.volume_type, "gp2");
     assert_eq!(

@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use twoliter_project::Arch;
 use twoliter_rpm::{InstallOptions, Installer, RpmInfo};
 
 /// Where packages ship settings defaults; storewolf reads them at boot.
@@ -48,6 +49,19 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The name of a requirement that no RPM provides (`foo` of `foo >= 1.2`), when that is why
+    /// composing failed: a package of that name may just not be built yet.
+    pub fn missing_requirement(&self) -> Option<&str> {
+        match self {
+            Error::Closure(twoliter_rpm::ClosureError::MissingCapability { name, .. }) => {
+                Some(name)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What to compose.
 #[derive(Debug, Clone)]
 pub struct ComposeInput<'a> {
@@ -55,8 +69,8 @@ pub struct ComposeInput<'a> {
     pub variant: &'a str,
     /// Its `included-packages`.
     pub wanted: &'a [String],
-    /// Architecture (`x86_64`).
-    pub arch: &'a str,
+    /// Architecture.
+    pub arch: Arch,
     /// Release version (`X.Y.Z`).
     pub version: &'a str,
     /// Build id (short commit).
@@ -217,7 +231,7 @@ fn variant_package(input: &ComposeInput<'_>) -> RpmInfo {
         epoch: None,
         version: input.version.into(),
         release: "0".into(),
-        arch: input.arch.into(),
+        arch: input.arch.name().into(),
         summary: String::new(),
         url: String::new(),
         license: String::new(),

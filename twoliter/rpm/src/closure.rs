@@ -247,6 +247,7 @@ fn missing(
         .unwrap_or_default();
     ClosureError::MissingCapability {
         capability: requirement.to_string(),
+        name: requirement.name.clone(),
         package: available[package].nevra(),
         chain,
         candidates,

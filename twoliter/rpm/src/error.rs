@@ -192,6 +192,9 @@ pub enum ClosureError {
     MissingCapability {
         /// The requirement as written (`libbar.so.1()(64bit)`, `foo >= 1.2`).
         capability: String,
+        /// The name it requires, without the version (`foo`): what a package that is not
+        /// built yet may be named.
+        name: String,
         /// The name-version-release.arch of the package requiring it.
         package: String,
         /// How the package came into the closure: `wanted kernel`, `requires foo (foo)`, ...,

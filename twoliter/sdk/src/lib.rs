@@ -6,11 +6,15 @@
 //! gets a new image and an unchanged one is found again without rebuilding.
 
 pub mod apt;
+mod resolve;
+
+pub use resolve::{LocalSdk, Resolved, SdkObserver};
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use twoliter_engine::Engine;
+use twoliter_project::Arch;
 
 /// Bump when the way the SDK is made changes (not its package list, which is hashed anyway).
 const RECIPE_VERSION: &str = "1";
@@ -51,11 +55,8 @@ pub const SDK_PACKAGES: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No Debian mirror in the host's apt configuration.
-    #[error("no Debian archive found in {0}/sources.list or sources.list.d/\nhelp: configure apt with a `deb` source for the Debian release (e.g. `deb http://deb.debian.org/debian bookworm main`)")]
+    #[error("no Debian archive found in {0}/sources.list or sources.list.d/\nhelp: configure apt with a `deb` source for the Debian release (`deb <mirror URI> <release> main`)")]
     NoMirror(String),
-    /// The architecture has no Debian name we know.
-    #[error("cannot build an SDK for architecture `{0}`; use x86_64 or aarch64")]
-    Arch(String),
     /// mmdebstrap is not installed.
     #[error(
         "mmdebstrap is not installed ({0})\nhelp: install it with `apt-get install mmdebstrap`"
@@ -83,6 +84,34 @@ pub enum Error {
     /// The container engine failed.
     #[error(transparent)]
     Engine(#[from] twoliter_engine::Error),
+    /// `Twoliter.toml` has no `[sdk]`.
+    #[error("Twoliter.toml has no [sdk] table\nhelp: add one (e.g. `[sdk] name = \"twoliter-sdk\", version = \"0.1.0\", local = true`)")]
+    NoSdk,
+    /// The project's SDK is a published one, which cannot be pulled yet.
+    #[error("pulling SDK {name} {version} from a registry is not supported yet\nhelp: set `local = true` under [sdk] in Twoliter.toml to build it here with `twoliter sdk build`")]
+    NotLocal {
+        /// The SDK's name.
+        name: String,
+        /// Its version.
+        version: String,
+    },
+    /// The lock pins a recipe that differs from this machine's.
+    #[error("Twoliter.lock pins SDK {locked_source} (recipe {locked}), but on this machine the SDK recipe is {digest} ({reference}, Debian {suite}): the Debian release or architecture differs\nhelp: run `twoliter sdk build` to build and pin this machine's SDK, or build where the pinned one was made")]
+    LockMismatch {
+        /// The pinned image.
+        locked_source: String,
+        /// The pinned digest.
+        locked: String,
+        /// This machine's recipe digest.
+        digest: String,
+        /// This machine's reference.
+        reference: String,
+        /// This machine's Debian suite.
+        suite: String,
+    },
+    /// `Twoliter.lock` could not be written.
+    #[error(transparent)]
+    Lock(#[from] twoliter_project::LockWriteError),
 }
 
 /// What the local SDK is made of. Its [`digest`](Self::digest) names the image.
@@ -111,12 +140,11 @@ pub struct SdkImage {
 }
 
 impl SdkRecipe {
-    /// The recipe of `name` `version` for `arch` (`x86_64`/`aarch64`) and Debian `suite`.
-    pub fn new(name: &str, version: &str, arch: &str, suite: &str) -> Result<Self, Error> {
+    /// The recipe of `name` `version` for `arch` and Debian `suite`.
+    pub fn new(name: &str, version: &str, arch: Arch, suite: &str) -> Result<Self, Error> {
         let debian_arch = match arch {
-            "x86_64" | "amd64" => "amd64",
-            "aarch64" | "arm64" => "arm64",
-            other => return Err(Error::Arch(other.into())),
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
         };
         Ok(Self {
             name: name.into(),
@@ -225,12 +253,14 @@ mod tests {
 
     #[test]
     fn reference_follows_the_recipe() {
-        let a = SdkRecipe::new("twoliter-sdk", "0.1.0", "x86_64", "bookworm").unwrap();
+        let a = SdkRecipe::new("twoliter-sdk", "0.1.0", Arch::X86_64, "bookworm").unwrap();
         let mut b = a.clone();
         assert_eq!(a.reference(), b.reference());
         assert!(a.reference().starts_with("localhost/twoliter-sdk:0.1.0-"));
         b.packages.push("strace".into());
         assert_ne!(a.digest(), b.digest());
-        assert!(SdkRecipe::new("s", "1", "riscv64", "bookworm").is_err());
+        let arm = SdkRecipe::new("twoliter-sdk", "0.1.0", Arch::Aarch64, "bookworm").unwrap();
+        assert_eq!(arm.debian_arch, "arm64");
+        assert_ne!(arm.digest(), a.digest());
     }
 }
