@@ -367,3 +367,260 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     }
     std::fs::write(path, bytes).map_err(io("write"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A project with variant `aws-k8s-1.31` (kits `k`, includes `app`) and packages `app` and
+    /// `helper` in kit `k`, `stray` in kit `other`.
+    fn project(dir: &Path, variant: &str) -> Project {
+        let write = |path: &str, text: &str| {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "Twoliter.toml",
+            "schema-version = 1\nrelease-version = \"1.2.3\"\n",
+        );
+        for kit in ["k", "other"] {
+            write(
+                &format!("kits/{kit}/kit.yaml"),
+                &format!(
+                    "# yaml-language-server: $schema=../../schemas/kit.schema.json\nname: {kit}\n"
+                ),
+            );
+        }
+        for (kit, name) in [("k", "app"), ("k", "helper"), ("other", "stray")] {
+            write(
+                &format!("kits/{kit}/packages/{name}/package.yaml"),
+                &format!("# yaml-language-server: $schema=../../../../schemas/package.schema.json\nname: {name}\nversion: 1.0.0\n"),
+            );
+            write(
+                &format!("kits/{kit}/packages/{name}/{name}.spec"),
+                &format!("Name: {name}\nVersion: 1.0.0\n"),
+            );
+        }
+        write(
+            "variants/aws-k8s-1.31/variant.yaml",
+            &format!("# yaml-language-server: $schema=../../schemas/variant.schema.json\nkits: [k]\nincluded-packages: [app]\n{variant}"),
+        );
+        twoliter_project::schema::write_all(&dir.join("schemas")).unwrap();
+        Project::load(dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn subject<'a>(project: &'a Project) -> AssemblySubject<'a> {
+        AssemblySubject {
+            project: Some(project),
+            variant: Some(project.variant("aws-k8s-1.31").unwrap()),
+            name: "aws-k8s-1.31",
+            arch: Arch::X86_64,
+        }
+    }
+
+    fn input(project: &Project, overrides: &AssemblyOverrides) -> Result<AssembleInput, Error> {
+        assembly_input(subject(project), "r".into(), "b".into(), overrides)
+    }
+
+    #[test]
+    fn the_variant_provides_its_name_parts_arch_and_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path(), "image-features: {erofs-root-partition: true}\n");
+        let variant = project.variant("aws-k8s-1.31").unwrap();
+        let capabilities = capabilities(variant, Arch::X86_64);
+        for expected in [
+            "variant(aws-k8s-1.31)",
+            "variant-platform(aws)",
+            "variant-runtime(k8s)",
+            "variant-version(1.31)",
+            "variant-arch(x86_64)",
+            "image-feature(erofs-root-partition)",
+            "image-feature(in-place-updates)",
+        ] {
+            assert!(
+                capabilities.iter().any(|c| c == expected),
+                "{expected} in {capabilities:?}"
+            );
+        }
+        assert!(!capabilities.iter().any(|c| c == "image-feature(fips)"));
+    }
+
+    #[test]
+    fn assembly_takes_the_manifest_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(
+            dir.path(),
+            "image-format: qcow2\nimage-layout: {os-image-size-gib: 4, partition-plan: unified}\nimage-features: {erofs-root-partition: true}\nkernel-parameters: [quiet]\n",
+        );
+        let from_manifest = input(
+            &project,
+            &AssemblyOverrides {
+                epoch: 9,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(from_manifest.os_image_gib, 4);
+        assert_eq!(from_manifest.data_image_gib, 1);
+        assert_eq!(from_manifest.plan, partitions::PartitionPlan::Unified);
+        assert_eq!(from_manifest.root_fs, twoliter_image::RootFs::Erofs);
+        assert_eq!(
+            from_manifest.image_format,
+            twoliter_image::ImageFormat::Qcow2
+        );
+        assert_eq!(from_manifest.kernel_parameters, ["quiet"]);
+        assert_eq!(from_manifest.version, "1.2.3");
+        assert_eq!(from_manifest.epoch, 9);
+        assert!(from_manifest.in_place_updates);
+        assert_eq!(
+            from_manifest.output_dir,
+            dir.path().join("build/images/x86_64-aws-k8s-1.31")
+        );
+
+        let overridden = input(
+            &project,
+            &AssemblyOverrides {
+                os_image_size_gib: Some(2),
+                partition_plan: Some(partitions::PartitionPlan::Split),
+                root_fs: Some(twoliter_image::RootFs::Ext4),
+                release_version: Some(semver::Version::new(2, 0, 0)),
+                no_in_place_updates: true,
+                kernel_parameters: vec!["console=ttyS0".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(overridden.os_image_gib, 2);
+        assert_eq!(overridden.plan, partitions::PartitionPlan::Split);
+        assert_eq!(overridden.root_fs, twoliter_image::RootFs::Ext4);
+        assert_eq!(overridden.version, "2.0.0");
+        assert!(!overridden.in_place_updates);
+        assert_eq!(overridden.kernel_parameters, ["console=ttyS0"]);
+
+        let reserved = input(
+            &project,
+            &AssemblyOverrides {
+                kernel_parameters: vec!["root=/dev/sda".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            reserved
+                .to_string()
+                .starts_with("--kernel-parameter: `root=/dev/sda`"),
+            "{reserved}"
+        );
+    }
+
+    #[test]
+    fn an_unsupported_arch_is_refused_naming_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path(), "supported-arches: [aarch64]\n");
+        let variant = project.variant("aws-k8s-1.31").unwrap();
+        let error = check_arch(variant, Arch::X86_64).unwrap_err().to_string();
+        assert!(error.contains("builds for aarch64 only"), "{error}");
+        assert!(error.contains("variant.yaml"), "{error}");
+    }
+
+    #[test]
+    fn image_inputs_name_what_changed_and_hold_no_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path(), "");
+        let variant = project.variant("aws-k8s-1.31").unwrap();
+        let keys = BTreeMap::from([("app".to_string(), "k1".to_string())]);
+        let base = input(
+            &project,
+            &AssemblyOverrides {
+                epoch: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let before = key::image_inputs(variant, &base, &keys, None);
+        assert!(
+            !before
+                .0
+                .values()
+                .any(|v| v.contains(&dir.path().display().to_string())),
+            "{before:?}"
+        );
+
+        let mut moved = base.clone();
+        moved.root_dir = "/elsewhere/root".into();
+        moved.output_dir = "/elsewhere/out".into();
+        assert_eq!(key::image_inputs(variant, &moved, &keys, None), before);
+
+        let newer = input(
+            &project,
+            &AssemblyOverrides {
+                epoch: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let rebuilt = BTreeMap::from([("app".to_string(), "k2".to_string())]);
+        let now = key::image_inputs(variant, &newer, &rebuilt, None);
+        assert_eq!(
+            key::rebuild_reasons(&now, Some(&before)),
+            ["changed assembly.epoch", "changed package:app"]
+        );
+
+        let other = project(dir.path(), "kernel-parameters: [quiet]\n");
+        let changed = key::image_inputs(other.variant("aws-k8s-1.31").unwrap(), &base, &keys, None);
+        assert_eq!(
+            key::rebuild_reasons(&changed, Some(&before)),
+            ["changed variant.kernel-parameters"]
+        );
+    }
+
+    #[test]
+    fn only_a_missing_package_of_the_variants_kits_joins_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = project(dir.path(), "");
+        let variant = project.variant("aws-k8s-1.31").unwrap();
+        let build = VariantBuild::new(
+            &project,
+            variant,
+            Arch::X86_64,
+            VariantOptions {
+                force: false,
+                assembly: AssemblyOverrides::default(),
+            },
+        )
+        .unwrap();
+        let missing = |name: &str| {
+            twoliter_rootfs::Error::Closure(twoliter_rpm::ClosureError::MissingCapability {
+                capability: format!("{name} >= 1.0"),
+                name: name.into(),
+                package: "app-1.0.0-1.x86_64".into(),
+                chain: Vec::new(),
+                candidates: Vec::new(),
+            })
+        };
+        let targets = vec!["app".to_string()];
+        assert_eq!(
+            build
+                .unbuilt_requirement(&targets, &missing("helper"))
+                .as_deref(),
+            Some("helper")
+        );
+        assert_eq!(
+            build.unbuilt_requirement(&targets, &missing("stray")),
+            None,
+            "not in the variant's kits"
+        );
+        assert_eq!(
+            build.unbuilt_requirement(&targets, &missing("libc.so.6")),
+            None,
+            "not a package"
+        );
+        assert_eq!(
+            build.unbuilt_requirement(&["app".into(), "helper".into()], &missing("helper")),
+            None,
+            "already built"
+        );
+    }
+}
