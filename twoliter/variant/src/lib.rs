@@ -568,7 +568,7 @@ mod tests {
             ["changed assembly.epoch", "changed package:app"]
         );
 
-        let other = project(dir.path(), "kernel-parameters: [quiet]\n");
+        let other = tests::project(dir.path(), "kernel-parameters: [quiet]\n");
         let changed = key::image_inputs(other.variant("aws-k8s-1.31").unwrap(), &base, &keys, None);
         assert_eq!(
             key::rebuild_reasons(&changed, Some(&before)),
