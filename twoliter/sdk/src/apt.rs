@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// A Debian archive: mirror URI and suite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AptSource {
-    /// Mirror URI (`http://deb.debian.org/debian`).
+    /// Mirror URI, as apt has it (`http://<mirror>/debian`).
     pub uri: String,
     /// Suite (`bookworm`).
     pub suite: String,
