@@ -52,6 +52,11 @@ impl AtomicFile {
         self.temp.as_file()
     }
 
+    /// The file being written, mutably (for APIs that take `&mut File`).
+    pub fn file_mut(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
     /// The path this file will replace.
     pub fn path(&self) -> &Path {
         &self.path
