@@ -1,7 +1,6 @@
 //! The crate's error type.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -58,16 +57,8 @@ pub enum Error {
     },
 
     /// A filesystem operation failed.
-    #[error("failed to {op} '{}': {source}", path.display())]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file or directory it was done to.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
 
     /// The on-disk state breaks the datastore's invariants in a way recovery can't repair.
     #[error("datastore at '{}' is corrupt: {reason}", path.display())]
@@ -131,11 +122,4 @@ impl Error {
     }
 }
 
-/// Builds a closure mapping an [`io::Error`] to [`Error::Io`] for `op` on `path`.
-pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
-}
+pub(crate) use fsutil::io_err;

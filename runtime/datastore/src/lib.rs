@@ -49,7 +49,7 @@
 
 pub mod encoding;
 mod error;
-mod fsutil;
+mod files;
 pub mod key;
 pub mod serialization;
 pub mod store;

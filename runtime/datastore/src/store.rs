@@ -15,17 +15,17 @@
 //! See the crate documentation for how commits stay atomic across crashes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use rustix::fs::FlockOperation;
 use tracing::{debug, info, warn};
 
 use crate::encoding::{decode_segment, encode_segment};
 use crate::error::{io_err, Error, Result};
-use crate::fsutil::{self, Node};
+use fsutil::{FileLock, Wait};
+
+use crate::files::{self, Node};
 use crate::key::{Key, KeyType, KEY_SEPARATOR};
 use crate::serialization::{validate_data_value, validate_metadata_value};
 
@@ -229,7 +229,7 @@ fn walk(dir: &Path, segments: &mut Vec<String>, out: &mut BTreeMap<Entry, Found>
             Ok(d) => d,
             // The directory vanished under a concurrent reader; the caller re-validates.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err("read directory", dir)(e)),
+            Err(e) => return Err(io_err("read directory", dir)(e).into()),
         };
         let path = dirent.path();
         let os_name = dirent.file_name();
@@ -243,7 +243,7 @@ fn walk(dir: &Path, segments: &mut Vec<String>, out: &mut BTreeMap<Entry, Found>
         let file_type = match dirent.file_type() {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err("inspect", &path)(e)),
+            Err(e) => return Err(io_err("inspect", &path)(e).into()),
         };
         if file_type.is_dir() {
             match decode_segment(name) {
@@ -278,7 +278,7 @@ fn walk(dir: &Path, segments: &mut Vec<String>, out: &mut BTreeMap<Entry, Found>
                     let len = match dirent.metadata() {
                         Ok(m) => m.len(),
                         Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(io_err("inspect", &path)(e)),
+                        Err(e) => return Err(io_err("inspect", &path)(e).into()),
                     };
                     out.insert(entry, Found { path, len });
                 }
@@ -324,39 +324,16 @@ fn prefix_dir_segments(prefix: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn flock(file: &File, op: FlockOperation) -> io::Result<()> {
-    loop {
-        match rustix::fs::flock(file, op) {
-            Ok(()) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Held by a writer: the in-process mutex and the cross-process exclusive flock.
-struct WriteGuard<'a> {
-    lock_file: MutexGuard<'a, File>,
-}
-
-impl Drop for WriteGuard<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = flock(&self.lock_file, FlockOperation::Unlock) {
-            warn!("failed to release the datastore lock: {e}");
-        }
-    }
-}
-
 /// A datastore in a directory on a local filesystem.
 ///
 /// Every method takes `&self`; share one instance between threads with an `Arc`. Writers are
-/// serialized by a mutex within the process and an exclusive `flock` on `.lock` across processes.
+/// serialized by an exclusive `flock` on `.lock`, taken through its own open file by every write,
+/// so it excludes threads and processes alike.
 /// Readers take no lock: they read one generation and retry if `live` moved meanwhile (falling
 /// back to a shared `flock` after a few tries), so they never block writers.
 #[derive(Debug)]
 pub struct FilesystemDataStore {
     root: PathBuf,
-    lock_file: Mutex<File>,
 }
 
 /// The name the rest of the runtime uses for the datastore.
@@ -412,28 +389,17 @@ impl FilesystemDataStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(path).map_err(io_err("create directory", path))?;
                 if let Some(parent) = path.parent() {
-                    fsutil::fsync_dir(parent)?;
+                    files::sync_dir(parent)?;
                 }
             }
-            Err(e) => return Err(io_err("read directory", path)(e)),
+            Err(e) => return Err(io_err("read directory", path)(e).into()),
         }
         initialize(path)?;
         Self::open(path)
     }
 
     fn with_root(root: PathBuf) -> Result<Self> {
-        let lock_path = root.join(LOCK_FILE);
-        let lock_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(io_err("open lock file", &lock_path))?;
-        Ok(Self {
-            root,
-            lock_file: Mutex::new(lock_file),
-        })
+        Ok(Self { root })
     }
 
     /// The datastore directory (resolved).
@@ -560,7 +526,7 @@ impl FilesystemDataStore {
         let entries = match fs::read_dir(&pending) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io_err("read directory", &pending)(e)),
+            Err(e) => return Err(io_err("read directory", &pending)(e).into()),
         };
         for dirent in entries {
             let dirent = dirent.map_err(io_err("read directory", &pending))?;
@@ -787,10 +753,7 @@ impl FilesystemDataStore {
                 return result;
             }
         }
-        // Separate open file description: flock on the writer's descriptor would convert its lock.
-        let lock_path = self.root.join(LOCK_FILE);
-        let lock = File::open(&lock_path).map_err(io_err("open lock file", &lock_path))?;
-        flock(&lock, FlockOperation::LockShared).map_err(io_err("lock", &lock_path))?;
+        let _lock = fsutil::lock_shared(&self.root.join(LOCK_FILE), Wait::Block)?;
         let generation = self.current_generation()?;
         read(&self.gen_dir(generation))
     }
@@ -802,12 +765,12 @@ impl FilesystemDataStore {
             if let Some(tx) = tx {
                 if committed_marker(gen_dir)?.as_deref() != Some(tx) {
                     let pending = self.root.join(PENDING).join(tx).join(&rel);
-                    if let Some(value) = fsutil::read_optional(&pending)? {
+                    if let Some(value) = files::read_optional(&pending)? {
                         return Ok((!value.is_empty()).then_some(value));
                     }
                 }
             }
-            Ok(fsutil::read_optional(&gen_dir.join(&rel))?.filter(|v| !v.is_empty()))
+            Ok(files::read_optional(&gen_dir.join(&rel))?.filter(|v| !v.is_empty()))
         })
     }
 
@@ -836,14 +799,12 @@ impl FilesystemDataStore {
 
     // ----- internals: writing ------------------------------------------------------------------
 
-    fn lock_for_write(&self) -> Result<WriteGuard<'_>> {
-        let lock_file = self
-            .lock_file
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let lock_path = self.root.join(LOCK_FILE);
-        flock(&lock_file, FlockOperation::LockExclusive).map_err(io_err("lock", &lock_path))?;
-        Ok(WriteGuard { lock_file })
+    /// Takes the writers' lock; it is held until the returned guard is dropped.
+    fn lock_for_write(&self) -> Result<FileLock> {
+        Ok(fsutil::lock_exclusive(
+            &self.root.join(LOCK_FILE),
+            Wait::Block,
+        )?)
     }
 
     fn apply(&self, changes: Vec<Change>, committed: &Committed) -> Result<HashSet<Key>> {
@@ -873,14 +834,14 @@ impl FilesystemDataStore {
         let pending = self.root.join(PENDING);
         let tx_dir = pending.join(tx);
         let mut dirty = BTreeSet::new();
-        fsutil::create_dirs(&pending, Path::new(tx), &mut dirty)?;
+        files::create_dirs(&pending, Path::new(tx), &mut dirty)?;
         let mut sorted: Vec<&Change> = changes.iter().collect();
         sorted.sort_by(|a, b| a.entry.cmp(&b.entry));
         for change in sorted {
             let rel = change.entry.rel_path()?;
             Self::check_pending_conflicts(&gen_dir, &tx_dir, change, &rel)?;
             let parent_rel = rel.parent().unwrap_or(Path::new(""));
-            fsutil::create_dirs(&tx_dir, parent_rel, &mut dirty)?;
+            files::create_dirs(&tx_dir, parent_rel, &mut dirty)?;
             let dir = tx_dir.join(parent_rel);
             let name =
                 rel.file_name()
@@ -890,11 +851,11 @@ impl FilesystemDataStore {
                         reason: "key has no file name".into(),
                     })?;
             let contents = change.value.as_deref().unwrap_or("");
-            fsutil::write_file_atomic(&dir, name, contents.as_bytes())?;
+            files::write_file_atomic(&dir.join(name), contents.as_bytes())?;
             dirty.insert(dir);
         }
         for dir in &dirty {
-            fsutil::fsync_dir(dir)?;
+            files::sync_dir(dir)?;
         }
         debug!("wrote {} changes to transaction '{tx}'", changes.len());
         Ok(())
@@ -920,7 +881,7 @@ impl FilesystemDataStore {
             ancestor.push(component);
             for (base, which) in [(gen_dir, "a live value"), (tx_dir, "a pending change")] {
                 if !matches!(
-                    fsutil::node(&base.join(&ancestor))?,
+                    files::node(&base.join(&ancestor))?,
                     Node::Dir | Node::Missing
                 ) {
                     let existing =
@@ -934,7 +895,7 @@ impl FilesystemDataStore {
         }
         // The first key under this one in `base`, if this key is a directory there.
         let child_in = |base: &Path| -> Result<Option<String>> {
-            if fsutil::node(&base.join(rel))? != Node::Dir {
+            if files::node(&base.join(rel))? != Node::Dir {
                 return Ok(None);
             }
             let child = walk_from(base, entry.data.segments())?
@@ -973,8 +934,8 @@ impl FilesystemDataStore {
         let next = generation + 1;
         let new_dir = self.gen_dir(next);
         let tmp_dir = self.root.join(format!("{}.tmp", gen_name(next)));
-        fsutil::remove_tree(&tmp_dir)?;
-        fsutil::remove_tree(&new_dir)?;
+        files::remove_tree(&tmp_dir)?;
+        files::remove_tree(&new_dir)?;
         fs::create_dir(&tmp_dir).map_err(io_err("create directory", &tmp_dir))?;
         match self.fill_generation(&old_dir, &tmp_dir, changes, tx) {
             Ok(changed) => {
@@ -982,7 +943,7 @@ impl FilesystemDataStore {
                 Ok(changed)
             }
             Err(e) => {
-                if let Err(cleanup) = fsutil::remove_tree(&tmp_dir) {
+                if let Err(cleanup) = files::remove_tree(&tmp_dir) {
                     warn!("failed to remove unfinished generation: {cleanup}");
                 }
                 Err(e)
@@ -1022,7 +983,7 @@ impl FilesystemDataStore {
                 if entry.meta.is_none() {
                     let differs = match &change.value {
                         None => true,
-                        Some(new) => fsutil::read_optional(&found.path)?.as_ref() != Some(new),
+                        Some(new) => files::read_optional(&found.path)?.as_ref() != Some(new),
                     };
                     if differs {
                         changed.insert(entry.data.clone());
@@ -1031,7 +992,7 @@ impl FilesystemDataStore {
                 continue;
             }
             if let Some(parent) = rel.parent() {
-                fsutil::create_dirs(tmp_dir, parent, &mut dirty)?;
+                files::create_dirs(tmp_dir, parent, &mut dirty)?;
             }
             let dest = tmp_dir.join(rel);
             fs::hard_link(&found.path, &dest).map_err(io_err("hard-link into", &dest))?;
@@ -1053,7 +1014,7 @@ impl FilesystemDataStore {
             for (depth, component) in parents.iter().enumerate() {
                 ancestor.push(component);
                 if !matches!(
-                    fsutil::node(&tmp_dir.join(&ancestor))?,
+                    files::node(&tmp_dir.join(&ancestor))?,
                     Node::Dir | Node::Missing
                 ) {
                     let existing =
@@ -1068,7 +1029,7 @@ impl FilesystemDataStore {
                 }
             }
             let dest = tmp_dir.join(rel);
-            if fsutil::node(&dest)? == Node::Dir {
+            if files::node(&dest)? == Node::Dir {
                 let child = walk_from(tmp_dir, entry.data.segments())?
                     .into_keys()
                     .next()
@@ -1081,20 +1042,20 @@ impl FilesystemDataStore {
                 });
             }
             if let Some(parent) = rel.parent() {
-                fsutil::create_dirs(tmp_dir, parent, &mut dirty)?;
+                files::create_dirs(tmp_dir, parent, &mut dirty)?;
             }
-            fsutil::write_new_file(&dest, value.as_bytes())?;
+            files::write_new_file(&dest, value.as_bytes())?;
             if let Some(parent) = dest.parent() {
                 dirty.insert(parent.to_path_buf());
             }
         }
 
         if let Some(tx) = tx {
-            fsutil::write_new_file(&tmp_dir.join(COMMITTED_TX_MARKER), tx.as_bytes())?;
+            files::write_new_file(&tmp_dir.join(COMMITTED_TX_MARKER), tx.as_bytes())?;
         }
         // Hard links and new files are only durable once their directories are.
         for dir in &dirty {
-            fsutil::fsync_dir(dir)?;
+            files::sync_dir(dir)?;
         }
         Ok(changed)
     }
@@ -1109,36 +1070,36 @@ impl FilesystemDataStore {
     ) -> Result<()> {
         let new_dir = self.gen_dir(next);
         fs::rename(tmp_dir, &new_dir).map_err(io_err("rename into place", &new_dir))?;
-        fsutil::fsync_dir(&self.root)?;
+        files::sync_dir(&self.root)?;
         // The commit point: one atomic rename of a symlink, then an fsync of the directory.
-        fsutil::replace_symlink(&self.root, LIVE, Path::new(&gen_name(next)))?;
+        files::replace_symlink(&self.root.join(LIVE), Path::new(&gen_name(next)))?;
         debug!("generation {next} is live");
         if let Some(tx) = tx {
             self.finish_commit(&new_dir, tx)?;
         }
-        fsutil::remove_tree(&self.gen_dir(old))
+        files::remove_tree(&self.gen_dir(old))
     }
 
     /// Removes the pending tree of the transaction committed into `gen_dir`, then the marker.
     fn finish_commit(&self, gen_dir: &Path, tx: &str) -> Result<()> {
         self.remove_pending(tx)?;
         let marker = gen_dir.join(COMMITTED_TX_MARKER);
-        fsutil::remove_file(&marker)?;
-        fsutil::fsync_dir(gen_dir)
+        files::remove_file(&marker)?;
+        Ok(files::sync_dir(gen_dir)?)
     }
 
     /// Atomically removes a pending tree: rename it to a trash name, then delete that.
     fn remove_pending(&self, tx: &str) -> Result<()> {
         let pending = self.root.join(PENDING);
         let tx_dir = pending.join(tx);
-        let trash = pending.join(fsutil::temp_name(&format!("{TRASH_PREFIX}-{tx}")));
+        let trash = pending.join(files::temp_name(&format!("{TRASH_PREFIX}-{tx}")));
         match fs::rename(&tx_dir, &trash) {
             Ok(()) => {
-                fsutil::fsync_dir(&pending)?;
-                fsutil::remove_tree(&trash)
+                files::sync_dir(&pending)?;
+                files::remove_tree(&trash)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove transaction", &tx_dir)(e)),
+            Err(e) => Err(io_err("remove transaction", &tx_dir)(e).into()),
         }
     }
 
@@ -1157,12 +1118,12 @@ impl FilesystemDataStore {
             let path = dirent.path();
             if parse_tmp_gen(&name).is_some() {
                 info!("removing unfinished generation '{}'", path.display());
-                fsutil::remove_tree(&path)?;
+                files::remove_tree(&path)?;
             } else if parse_gen(&name).is_some_and(|g| g != generation) {
                 info!("removing stale generation '{}'", path.display());
-                fsutil::remove_tree(&path)?;
-            } else if name.starts_with(".link-") {
-                fsutil::remove_file(&path)?;
+                files::remove_tree(&path)?;
+            } else if files::is_temp_link(&name) {
+                files::remove_file(&path)?;
             }
         }
         let gen_dir = self.gen_dir(generation);
@@ -1171,13 +1132,13 @@ impl FilesystemDataStore {
             if validate_transaction_name(&tx).is_ok() {
                 self.finish_commit(&gen_dir, &tx)?;
             } else {
-                fsutil::remove_file(&gen_dir.join(COMMITTED_TX_MARKER))?;
+                files::remove_file(&gen_dir.join(COMMITTED_TX_MARKER))?;
             }
         }
         let pending = self.root.join(PENDING);
-        if fsutil::node(&pending)? == Node::Missing {
+        if files::node(&pending)? == Node::Missing {
             fs::create_dir(&pending).map_err(io_err("create directory", &pending))?;
-            fsutil::fsync_dir(&self.root)?;
+            files::sync_dir(&self.root)?;
         }
         let entries = fs::read_dir(&pending).map_err(io_err("read directory", &pending))?;
         for dirent in entries {
@@ -1187,9 +1148,9 @@ impl FilesystemDataStore {
             let name = name.to_string_lossy();
             if name.starts_with('.') {
                 if dirent.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    fsutil::remove_tree(&path)?;
+                    files::remove_tree(&path)?;
                 } else {
-                    fsutil::remove_file(&path)?;
+                    files::remove_file(&path)?;
                 }
             } else if sweep_temp_files {
                 sweep_hidden_files(&path)?;
@@ -1206,12 +1167,12 @@ impl FilesystemDataStore {
         let meta = match fs::symlink_metadata(&link) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err("inspect", &link)(e)),
+            Err(e) => return Err(io_err("inspect", &link)(e).into()),
         };
         match meta {
             Some(meta) if meta.file_type().is_symlink() => {
                 let generation = self.current_generation()?;
-                if fsutil::node(&self.gen_dir(generation))? != Node::Dir {
+                if files::node(&self.gen_dir(generation))? != Node::Dir {
                     return Err(Error::Corrupt {
                         path: link,
                         reason: format!(
@@ -1223,7 +1184,7 @@ impl FilesystemDataStore {
             }
             Some(meta) if meta.is_dir() => {
                 let first = self.gen_dir(0);
-                if fsutil::node(&first)? != Node::Missing {
+                if files::node(&first)? != Node::Missing {
                     return Err(Error::Corrupt {
                         path: link,
                         reason: format!("'{LIVE}' is a directory but '{}' exists too", gen_name(0)),
@@ -1231,8 +1192,8 @@ impl FilesystemDataStore {
                 }
                 info!("converting plain '{}' into generation 0", link.display());
                 fs::rename(&link, &first).map_err(io_err("rename", &link))?;
-                fsutil::fsync_dir(&self.root)?;
-                fsutil::replace_symlink(&self.root, LIVE, Path::new(&gen_name(0)))?;
+                files::sync_dir(&self.root)?;
+                files::replace_symlink(&self.root.join(LIVE), Path::new(&gen_name(0)))?;
                 Ok(0)
             }
             Some(_) => Err(Error::Corrupt {
@@ -1252,7 +1213,7 @@ impl FilesystemDataStore {
                 match generations.as_slice() {
                     [only] => {
                         info!("restoring the missing '{LIVE}' link to generation {only}");
-                        fsutil::replace_symlink(&self.root, LIVE, Path::new(&gen_name(*only)))?;
+                        files::replace_symlink(&self.root.join(LIVE), Path::new(&gen_name(*only)))?;
                         Ok(*only)
                     }
                     [] => Err(Error::NotADatastore {
@@ -1278,9 +1239,12 @@ pub(crate) fn initialize(dir: &Path) -> Result<()> {
     let pending = dir.join(PENDING);
     fs::create_dir(&pending).map_err(io_err("create directory", &pending))?;
     let lock = dir.join(LOCK_FILE);
-    fsutil::write_new_file(&lock, b"")?;
-    fsutil::fsync_dir(dir)?;
-    fsutil::replace_symlink(dir, LIVE, Path::new(&gen_name(0)))
+    files::write_new_file(&lock, b"")?;
+    files::sync_dir(dir)?;
+    Ok(files::replace_symlink(
+        &dir.join(LIVE),
+        Path::new(&gen_name(0)),
+    )?)
 }
 
 /// The entries of `dir`, or `None` when it does not exist (or is not a directory).
@@ -1295,7 +1259,7 @@ fn read_dir_if_present(dir: &Path) -> Result<Option<fs::ReadDir>> {
         {
             Ok(None)
         }
-        Err(e) => Err(io_err("read directory", dir)(e)),
+        Err(e) => Err(io_err("read directory", dir)(e).into()),
     }
 }
 
@@ -1311,9 +1275,9 @@ fn sweep_hidden_files(dir: &Path) -> Result<()> {
         if dirent.file_name().to_string_lossy().starts_with('.') {
             debug!("removing leftover temp file '{}'", path.display());
             if is_dir {
-                fsutil::remove_tree(&path)?;
+                files::remove_tree(&path)?;
             } else {
-                fsutil::remove_file(&path)?;
+                files::remove_file(&path)?;
             }
         } else if is_dir {
             sweep_hidden_files(&path)?;
@@ -1351,12 +1315,12 @@ fn check_batch(changes: &[Change], pending: bool) -> Result<()> {
 
 /// The transaction named by a generation's commit marker, if any.
 fn committed_marker(gen_dir: &Path) -> Result<Option<String>> {
-    fsutil::read_optional(&gen_dir.join(COMMITTED_TX_MARKER))
+    files::read_optional(&gen_dir.join(COMMITTED_TX_MARKER))
 }
 
 /// Reads a stored value; `None` if the file vanished or is a tombstone.
 fn read_value(path: &Path) -> Result<Option<String>> {
-    Ok(fsutil::read_optional(path)?.filter(|v| !v.is_empty()))
+    Ok(files::read_optional(path)?.filter(|v| !v.is_empty()))
 }
 
 fn expect_type(key: &Key, want: KeyType) -> Result<()> {

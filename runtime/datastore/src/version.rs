@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{io_err, Error, Result};
-use crate::fsutil;
+use crate::files;
 use crate::store::initialize;
 
 /// Name of the top-level link to the datastore in use.
@@ -98,7 +98,7 @@ pub fn create(base_dir: impl AsRef<Path>, version: &str) -> Result<PathBuf> {
             })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("inspect", &current)(e)),
+        Err(e) => return Err(io_err("inspect", &current)(e).into()),
     }
     let dir = create_version_dir(base, &version)?;
     link_version(base, &version, &dir)
@@ -111,10 +111,10 @@ pub fn create_version_dir(
     version: &DatastoreVersion,
 ) -> Result<PathBuf> {
     let base = base_dir.as_ref();
-    let dir = base.join(format!("v{version}_{}", fsutil::random_hex(8)?));
+    let dir = base.join(format!("v{version}_{}", files::random_hex(8)?));
     fs::create_dir(&dir).map_err(io_err("create directory", &dir))?;
     initialize(&dir)?;
-    fsutil::fsync_dir(base)?;
+    files::sync_dir(base)?;
     Ok(dir)
 }
 
@@ -148,10 +148,10 @@ pub fn link_version(
     let patch = format!("v{version}");
     let minor = format!("v{}.{}", version.major, version.minor);
     let major = format!("v{}", version.major);
-    fsutil::replace_symlink(base, &patch, &dir_name)?;
-    fsutil::replace_symlink(base, &minor, Path::new(&patch))?;
-    fsutil::replace_symlink(base, &major, Path::new(&minor))?;
-    fsutil::replace_symlink(base, CURRENT, Path::new(&major))?;
+    files::replace_symlink(&base.join(&patch), &dir_name)?;
+    files::replace_symlink(&base.join(&minor), Path::new(&patch))?;
+    files::replace_symlink(&base.join(&major), Path::new(&minor))?;
+    files::replace_symlink(&base.join(CURRENT), Path::new(&major))?;
     Ok(base.join(CURRENT))
 }
 
@@ -160,8 +160,8 @@ fn remove_stale_temp_links(base: &Path) -> Result<()> {
     for dirent in fs::read_dir(base).map_err(io_err("read directory", base))? {
         let dirent = dirent.map_err(io_err("read directory", base))?;
         let is_link = dirent.file_type().map(|t| t.is_symlink()).unwrap_or(false);
-        if is_link && dirent.file_name().to_string_lossy().starts_with(".link-") {
-            fsutil::remove_file(&dirent.path())?;
+        if is_link && files::is_temp_link(&dirent.file_name().to_string_lossy()) {
+            files::remove_file(&dirent.path())?;
         }
     }
     Ok(())

@@ -129,7 +129,7 @@ fn leftovers(root: &Path) -> [usize; 4] {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if name.ends_with(".tmp") {
             kinds[0] += 1;
-        } else if name.starts_with(".link-") {
+        } else if name.starts_with('.') && name.ends_with(".link") {
             kinds[1] += 1;
         } else if name.starts_with("live.") {
             generations += 1;

@@ -648,12 +648,13 @@ fn recovery_removes_leftovers_of_interrupted_commits() {
     let root = ds.path().to_path_buf();
     drop(ds);
     // A half-built generation, a finished one the link never reached, a stale old one, a temp
-    // symlink, a half-deleted transaction and a temp file from an interrupted pending write.
+    // symlink (as this and an earlier release name them), a half-deleted transaction and a temp file from an interrupted pending write.
     fs::create_dir_all(root.join("live.2.tmp/a")).unwrap();
     fs::create_dir_all(root.join("live.3/x")).unwrap();
     fs::write(root.join("live.3/x/y"), "1").unwrap();
     fs::create_dir_all(root.join("live.0")).unwrap();
     std::os::unix::fs::symlink("live.3", root.join(".link-1-1")).unwrap();
+    std::os::unix::fs::symlink("live.3", root.join(".live.Ab12Cd.link")).unwrap();
     fs::create_dir_all(root.join("pending/.trash-t-1-1/z")).unwrap();
     fs::create_dir_all(root.join("pending/open/d")).unwrap();
     fs::write(root.join("pending/open/d/.tmp-1-2"), "9").unwrap();

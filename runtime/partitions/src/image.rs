@@ -18,15 +18,11 @@ use crate::attrs::GptAttributes;
 use crate::guid::{from_gpt_bytes, to_gpt_bytes};
 use crate::plan::DiskPlan;
 use crate::{Error, Result, SECTOR_SIZE};
+use fsutil::io_err;
 
 /// Sectors at each end of the disk that hold GPT structures (header + 16 KiB entry array), not
 /// counting the protective MBR.
 const GPT_SECTORS: u64 = 1 + 16 * 1024 / SECTOR_SIZE;
-
-fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.to_path_buf();
-    move |source| Error::Io { op, path, source }
-}
 
 fn gpt_err(op: &'static str, path: &Path) -> impl FnOnce(gptman::Error) -> Error {
     let path = path.to_path_buf();
@@ -40,41 +36,17 @@ fn gpt_err(op: &'static str, path: &Path) -> impl FnOnce(gptman::Error) -> Error
 ///
 /// The same plan always produces byte-identical files.
 pub fn write_image(disk: &DiskPlan, path: &Path) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::InvalidImagePath {
+    if path.file_name().is_none() {
+        return Err(Error::InvalidImagePath {
             path: path.to_path_buf(),
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_err("create a temporary file next to", path))?;
-    tmp.as_file()
+        });
+    }
+    let mut file = fsutil::AtomicFile::create(path, 0o644)?;
+    file.file()
         .set_len(disk.size_bytes())
         .map_err(io_err("size the temporary file for", path))?;
-    write_gpt(disk, tmp.as_file_mut(), path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io_err("set permissions of the temporary file for", path))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(io_err("sync the temporary file for", path))?;
-    tmp.persist(path)
-        .map_err(|e| io_err("rename the temporary file into", path)(e.error))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("sync the directory of", path))?;
+    write_gpt(disk, file.file_mut(), path)?;
+    file.commit()?;
     Ok(())
 }
 
@@ -109,7 +81,8 @@ pub fn write_table(disk: &DiskPlan, path: &Path) -> Result<()> {
         file.set_len(expected).map_err(io_err("extend", path))?;
     }
     write_gpt(disk, &mut file, path)?;
-    file.sync_all().map_err(io_err("sync", path))
+    file.sync_all().map_err(io_err("sync", path))?;
+    Ok(())
 }
 
 /// Writes protective MBR and both GPT copies for `disk` onto `file`, which is exactly

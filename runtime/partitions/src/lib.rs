@@ -22,7 +22,6 @@ pub mod guid;
 pub mod image;
 pub mod plan;
 
-use std::io;
 use std::path::PathBuf;
 
 pub use attrs::{choose_bank, Bank, BankChoice, GptAttributes};
@@ -82,16 +81,8 @@ pub enum Error {
     },
 
     /// An I/O operation on an image file failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// What was being done, e.g. "open", "extend", "sync".
-        op: &'static str,
-        /// The file involved.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
 
     /// gptman could not read or write a partition table.
     #[error("cannot {op} the GPT of {}: {source}", path.display())]

@@ -99,17 +99,13 @@ pub enum ApplyError {
         reason: String,
     },
     /// Writing a rendered file failed.
-    #[error("configuration file '{file}': cannot {op} {}: {source}", path.display())]
+    #[error("cannot write configuration file '{file}'")]
     Write {
         /// The configuration file name.
         file: String,
-        /// The path being written.
-        path: PathBuf,
-        /// The step that failed.
-        op: &'static str,
-        /// The I/O error.
+        /// The step that failed and the path.
         #[source]
-        source: std::io::Error,
+        source: fsutil::IoError,
     },
     /// One or more restart commands failed (all were attempted).
     #[error("{} restart command(s) failed: {}", failures.len(), DisplayFailures(failures))]

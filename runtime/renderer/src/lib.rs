@@ -48,12 +48,11 @@ pub mod helpers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use datastore::{Committed, FilesystemDataStore, Key, KeyType};
+use fsutil::IoError;
 use handlebars::Handlebars;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -375,37 +374,16 @@ fn rooted(root: Option<&Path>, path: &Path) -> PathBuf {
 /// Writes `contents` to `path` atomically and durably with permission `mode`: temp file in the
 /// same directory, fsync, rename, fsync of the directory. Parent directories are created.
 pub fn write_atomic(name: &str, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let fail = |op: &'static str, p: &Path| {
-        let (file, path) = (name.to_string(), p.to_path_buf());
-        move |source| ApplyError::Write {
-            file,
-            path,
-            op,
-            source,
-        }
+    let fail = |source| ApplyError::Write {
+        file: name.to_string(),
+        source,
     };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(fail("create directory", dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".thar-be-settings.")
-        .tempfile_in(dir)
-        .map_err(fail("create a temp file in", dir))?;
-    tmp.write_all(contents).map_err(fail("write", tmp.path()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(fail("set the mode of", tmp.path()))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(fail("fsync", tmp.path()))?;
-    tmp.persist(path)
-        .map_err(|e| fail("rename a temp file onto", path)(e.error))?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(fail("fsync directory", dir))?;
-    Ok(())
+    fs::create_dir_all(dir).map_err(|e| fail(IoError::new("create directory", dir, e)))?;
+    fsutil::atomic_write(path, contents, mode).map_err(fail)
 }
 
 fn tail(bytes: &[u8]) -> String {

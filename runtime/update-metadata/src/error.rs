@@ -1,7 +1,6 @@
 //! The crate's error type.
 
 use semver::Version;
-use std::path::PathBuf;
 
 /// A specialized `Result` for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -11,15 +10,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A filesystem operation failed.
-    #[error("failed to {op} '{}': {source}", path.display())]
-    Io {
-        /// What was being done, e.g. "read" or "rename into place".
-        op: &'static str,
-        /// The file or directory involved.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
 
     /// `manifest.json` is not valid JSON or does not have the manifest's shape.
     #[error("invalid update manifest {origin}: at '{field}': {source}")]
@@ -171,13 +163,4 @@ impl std::fmt::Display for UpdateId {
             self.version, self.variant, self.arch
         )
     }
-}
-
-/// Returns a closure that wraps an I/O error with the operation and path, for `map_err`.
-pub(crate) fn io_err(
-    op: &'static str,
-    path: impl Into<PathBuf>,
-) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.into();
-    move |source| Error::Io { op, path, source }
 }

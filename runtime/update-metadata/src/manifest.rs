@@ -1,15 +1,15 @@
 //! The `manifest.json` types, reading and writing, and editing.
 
-use crate::error::{io_err, Error, Result, UpdateId};
+use crate::error::{Error, Result, UpdateId};
 use crate::timestamp::Timestamp;
 use crate::waves::MAX_SEED;
+use fsutil::io_err;
 use semver::Version;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -211,7 +211,8 @@ impl Manifest {
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         self.validate()?;
         let json = self.to_json_pretty()?;
-        write_atomic(path.as_ref(), json.as_bytes())
+        fsutil::atomic_write(path.as_ref(), json.as_bytes(), 0o644)?;
+        Ok(())
     }
 
     /// Checks what the JSON shape alone can't: update names and waves (bounds ≤ 2048, times
@@ -469,51 +470,6 @@ impl Manifest {
                 .max_by(|a, b| a.version.cmp(&b.version)),
         }
     }
-}
-
-/// Writes `contents` to `path` via a fsynced temp file renamed into place, then fsyncs the
-/// directory.
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let Some(name) = path.file_name() else {
-        return Err(Error::Io {
-            op: "write",
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
-        });
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        // A leftover from a crashed writer with our pid is ours to replace.
-        match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(io_err("remove stale temp file", &tmp)(e));
-            }
-            _ => {}
-        }
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        file.write_all(contents).map_err(io_err("write", &tmp))?;
-        file.sync_all().map_err(io_err("fsync", &tmp))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(io_err("rename into place", path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
 }
 
 /// Reads `waves` keys as decimal seed bounds ≤ `MAX_SEED`, rejecting duplicates.

@@ -164,7 +164,7 @@ impl WavePolicy {
     /// [`Error::Io`] when the file can't be read, else as [`WavePolicy::from_toml`].
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(crate::error::io_err("read", path))?;
+        let text = std::fs::read_to_string(path).map_err(fsutil::io_err("read", path))?;
         Self::parse(&text, format!("'{}'", path.display()))
     }
 

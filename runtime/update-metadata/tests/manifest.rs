@@ -341,7 +341,7 @@ fn policy_from_path() {
         ])
     );
     let err = WavePolicy::from_path(dir.path().join("missing.toml")).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(matches!(err, Error::Io(_)), "{err}");
 }
 
 #[test]
@@ -736,5 +736,5 @@ fn malformed_json_errors_name_the_field() {
     let err = Manifest::from_path(&path).unwrap_err();
     assert!(err.to_string().contains("manifest.json"), "{err}");
     let err = Manifest::from_path(dir.path().join("nope.json")).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(matches!(err, Error::Io(_)), "{err}");
 }

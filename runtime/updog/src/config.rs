@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 use serde::Deserialize;
 
-use crate::error::{io_err, Error, Result};
+use crate::error::{Error, Result};
+use fsutil::io_err;
 
 /// The seed used when the configuration has none: the last wave, so a host that was never given
 /// a seed updates only once a rollout has reached the whole fleet.

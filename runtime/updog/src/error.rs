@@ -7,16 +7,8 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A local file could not be read, written or synced.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// What was being done, e.g. "read", "fsync".
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
 
     /// The configuration file is not valid TOML of the expected shape (unknown keys included).
     #[error("invalid updog configuration {}: {reason}", path.display())]
@@ -226,15 +218,6 @@ pub enum Error {
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// Maps an I/O error to [`Error::Io`] for `path`.
-pub(crate) fn io_err(
-    op: &'static str,
-    path: impl Into<PathBuf>,
-) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.into();
-    move |source| Error::Io { op, path, source }
-}
 
 /// The error and its chain of sources, joined with ": ".
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {

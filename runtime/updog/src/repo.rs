@@ -7,7 +7,8 @@ use tough::{Bytes, ExpirationEnforcement, RepositoryLoader, TargetName};
 use update_metadata::Manifest;
 
 use crate::config::{base_url, Config};
-use crate::error::{chain, io_err, Error, Result};
+use crate::error::{chain, Error, Result};
+use fsutil::io_err;
 use tuf_transport::UreqTransport;
 
 /// Largest `manifest.json` accepted (it is signed, but is read into memory).
@@ -128,24 +129,16 @@ impl Repo {
         }
         std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-        let result = self.block_on(async {
-            let mut file = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let mut file = fsutil::AtomicFile::create(&path, 0o644)?;
+        self.block_on(async {
             let mut stream = self.stream(name).await?;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| fetch_err(name, &e))?;
-                file.write_all(&chunk).map_err(io_err("write", &tmp))?;
+                file.write_all(&chunk).map_err(io_err("write", &path))?;
             }
-            file.sync_all().map_err(io_err("fsync", &tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io_err("rename into place", &path))
-        });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("fsync directory", dir))?;
+            Ok::<_, Error>(())
+        })?;
+        file.commit()?;
         Ok(path)
     }
 }

@@ -10,7 +10,8 @@ use signpost::{LoadOptions, Signpost};
 use update_metadata::{Manifest, Update};
 
 use crate::config::{Config, OsRelease};
-use crate::error::{io_err, Error, Result};
+use crate::error::{Error, Result};
+use fsutil::io_err;
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::image::{write_image, PartitionSink};
@@ -263,7 +264,7 @@ impl Updog {
         let record = self.staged_record();
         match std::fs::remove_file(&record) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(io_err("remove", &record)(e))
+                return Err(io_err("remove", &record)(e).into())
             }
             _ => {}
         }
@@ -376,27 +377,13 @@ impl Updog {
     }
 }
 
-/// Writes `contents` to `path` via a fsynced temp file renamed into place, then fsyncs the
-/// directory.
+/// Writes `contents` to `path` atomically and durably, creating its directory if needed.
 fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    use std::io::Write;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
-        file.write_all(contents).map_err(io_err("write", &tmp))?;
-        file.sync_all().map_err(io_err("fsync", &tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err("rename into place", path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
+    fsutil::atomic_write(path, contents, 0o644)?;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Errors of writing and reading OCI archives: each names the file and what failed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -10,15 +10,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A file operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What was being done.
-        op: &'static str,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
     /// The image description is not valid (bad reference name, epoch, metadata key...).
     #[error("invalid image description: {0}")]
     InvalidSpec(String),
@@ -137,15 +130,4 @@ pub enum Error {
         /// The entry kind.
         kind: String,
     },
-}
-
-impl Error {
-    /// An I/O error on `path` while doing `op`.
-    pub fn io(path: &Path, op: &'static str, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.to_path_buf(),
-            op,
-            source,
-        }
-    }
 }

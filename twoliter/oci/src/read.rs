@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::hash::{sha256_hex, HashingReader};
 use crate::types::*;
+use fsutil::{io_err, IoError};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -122,7 +123,7 @@ pub fn read_archive(path: &Path) -> Result<OciArchive> {
         let (_, reader) = archive.open_blob(layer)?;
         let (actual, _) = HashingReader::new(reader)
             .finish()
-            .map_err(|e| Error::io(&archive.path, "read", e))?;
+            .map_err(io_err("read", &archive.path))?;
         archive.check_digest(layer, &actual)?;
     }
     let layer_digests: Vec<&String> = manifest.layers.iter().map(|l| &l.digest).collect();
@@ -203,10 +204,10 @@ impl OciArchive {
                 self.manifest.layers.len()
             )));
         };
-        std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, "create", e))?;
+        std::fs::create_dir_all(dest).map_err(io_err("create", dest))?;
         let (_, reader) = self.open_blob(layer)?;
         let mut tar = tar::Archive::new(HashingReader::new(reader));
-        let read_err = |e| Error::io(&self.path, "read", e);
+        let read_err = |e| IoError::new("read", &self.path, e);
         for entry in tar.entries().map_err(read_err)? {
             let mut entry = entry.map_err(read_err)?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -227,24 +228,23 @@ impl OciArchive {
             let target = dest.join(&relative);
             check_no_symlink(dest, &relative).map_err(unsafe_entry)?;
             if kind.is_dir() {
-                std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, "create", e))?;
+                std::fs::create_dir_all(&target).map_err(io_err("create", &target))?;
             } else if kind.is_file() {
                 if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+                    std::fs::create_dir_all(parent).map_err(io_err("create", parent))?;
                 }
                 if let Ok(meta) = std::fs::symlink_metadata(&target) {
                     if meta.is_dir() {
                         return Err(unsafe_entry("a directory of that name already exists"));
                     }
-                    std::fs::remove_file(&target).map_err(|e| Error::io(&target, "replace", e))?;
+                    std::fs::remove_file(&target).map_err(io_err("replace", &target))?;
                 }
-                let mut file =
-                    File::create(&target).map_err(|e| Error::io(&target, "create", e))?;
+                let mut file = File::create(&target).map_err(io_err("create", &target))?;
                 std::io::copy(&mut entry, &mut file)
-                    .map_err(|e| Error::io(&target, "write (or read its layer entry) for", e))?;
+                    .map_err(io_err("write (or read its layer entry) for", &target))?;
                 let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
                 file.set_permissions(std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| Error::io(&target, "set permissions of", e))?;
+                    .map_err(io_err("set permissions of", &target))?;
             } else {
                 return Err(Error::UnsupportedEntry {
                     archive: self.path.clone(),
@@ -280,9 +280,9 @@ impl OciArchive {
                 name: name.to_string(),
             });
         };
-        let mut file = File::open(&self.path).map_err(|e| Error::io(&self.path, "open", e))?;
+        let mut file = File::open(&self.path).map_err(io_err("open", &self.path))?;
         file.seek(SeekFrom::Start(location.offset))
-            .map_err(|e| Error::io(&self.path, "seek in", e))?;
+            .map_err(io_err("seek in", &self.path))?;
         Ok((
             location,
             BufReader::with_capacity(1 << 20, file).take(location.size),
@@ -353,15 +353,15 @@ fn read_all(archive: &Path, mut reader: impl Read) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(archive, "read", e))?;
+        .map_err(io_err("read", archive))?;
     Ok(bytes)
 }
 
 /// Lists the regular files of the archive with their data offsets, without reading their data.
 fn list_entries(path: &Path) -> Result<BTreeMap<String, Location>> {
-    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let file = File::open(path).map_err(io_err("open", path))?;
     let mut tar = tar::Archive::new(BufReader::new(file));
-    let read_err = |e| Error::io(path, "read the tar entries of", e);
+    let read_err = |e| IoError::new("read the tar entries of", path, e);
     let mut entries = BTreeMap::new();
     for entry in tar.entries_with_seek().map_err(read_err)? {
         let entry = entry.map_err(read_err)?;

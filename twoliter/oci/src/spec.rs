@@ -1,6 +1,7 @@
 //! What goes into an image: [`ImageSpec`], [`LayerSpec`], [`Architecture`].
 
 use crate::error::{Error, Result};
+use fsutil::{io_err, IoError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -111,9 +112,9 @@ impl LayerSpec {
 
 fn walk(dir: &Path, dest: &str, layer: &mut LayerSpec) -> Result<()> {
     let mut entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, "list", e))?
-        .map(|entry| entry.map_err(|e| Error::io(dir, "list", e)))
-        .collect::<Result<Vec<_>>>()?;
+        .map_err(io_err("list", dir))?
+        .map(|entry| entry.map_err(io_err("list", dir)))
+        .collect::<Result<Vec<_>, IoError>>()?;
     entries.sort_by_key(|entry| entry.file_name());
     for entry in entries {
         let path = entry.path();
@@ -128,7 +129,7 @@ fn walk(dir: &Path, dest: &str, layer: &mut LayerSpec) -> Result<()> {
         } else {
             format!("{dest}/{name}")
         };
-        let kind = entry.file_type().map_err(|e| Error::io(&path, "stat", e))?;
+        let kind = entry.file_type().map_err(io_err("stat", &path))?;
         if kind.is_dir() {
             walk(&path, &child, layer)?;
         } else if kind.is_file() {

@@ -8,10 +8,10 @@ use crate::error::{Error, Result};
 use crate::hash::{digest_of, ExactReader, HashingWriter};
 use crate::spec::{layer_path_components, validate_ref_name, ImageSpec, LayerSpec, MAX_EPOCH};
 use crate::types::*;
+use fsutil::{io_err, IoError};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
@@ -41,7 +41,7 @@ pub struct ArchiveSummary {
 /// same file contents always give a byte-identical archive.
 pub fn write_archive(out: &Path, image: &ImageSpec) -> Result<ArchiveSummary> {
     validate(image)?;
-    let Some(name) = out.file_name() else {
+    if out.file_name().is_none() {
         return Err(Error::InvalidSpec(format!(
             "output path {} does not name a file",
             out.display()
@@ -54,7 +54,7 @@ pub fn write_archive(out: &Path, image: &ImageSpec) -> Result<ArchiveSummary> {
     let work = tempfile::Builder::new()
         .prefix(".twoliter-oci-")
         .tempdir_in(parent)
-        .map_err(|e| Error::io(parent, "create a temporary directory in", e))?;
+        .map_err(io_err("create a temporary directory in", parent))?;
 
     // Layers, streamed to temporary files.
     let mut blobs: BTreeMap<String, Blob> = BTreeMap::new();
@@ -113,16 +113,12 @@ pub fn write_archive(out: &Path, image: &ImageSpec) -> Result<ArchiveSummary> {
     })?;
 
     // The archive.
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.to_string_lossy()))
-        .suffix(".tmp")
-        .tempfile_in(parent)
-        .map_err(|e| Error::io(parent, "create a temporary file in", e))?;
+    let temp = fsutil::AtomicFile::create(out, 0o644)?;
     let mut tar = tar::Builder::new(HashingWriter::new(BufWriter::with_capacity(
         IO_BUFFER,
-        temp.as_file(),
+        temp.file(),
     )));
-    let write_err = |e| Error::io(out, "write", e);
+    let write_err = |e| IoError::new("write", out, e);
     let epoch = image.epoch;
     append_bytes(&mut tar, "oci-layout", &layout_json, epoch).map_err(write_err)?;
     append_bytes(&mut tar, "index.json", &index_json, epoch).map_err(write_err)?;
@@ -133,19 +129,17 @@ pub fn write_archive(out: &Path, image: &ImageSpec) -> Result<ArchiveSummary> {
         match blob {
             Blob::Bytes(bytes) => append_bytes(&mut tar, &name, bytes, epoch).map_err(write_err)?,
             Blob::File(path) => {
-                let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-                let len = file
-                    .metadata()
-                    .map_err(|e| Error::io(path, "stat", e))?
-                    .len();
+                let file = File::open(path).map_err(io_err("open", path))?;
+                let len = file.metadata().map_err(io_err("stat", path))?.len();
                 let mut reader = ExactReader::new(file, len);
                 let mut header = file_header(len, epoch);
                 if let Err(e) = tar.append_data(&mut header, &name, &mut reader) {
                     return Err(if reader.failed {
-                        Error::io(path, "read", e)
+                        IoError::new("read", path, e)
                     } else {
                         write_err(e)
-                    });
+                    }
+                    .into());
                 }
             }
         }
@@ -154,15 +148,7 @@ pub fn write_archive(out: &Path, image: &ImageSpec) -> Result<ArchiveSummary> {
     let (mut buffered, archive_digest, size) = hashing.finish();
     buffered.flush().map_err(write_err)?;
     drop(buffered);
-    let file = temp.as_file();
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io(out, "sync", e))?;
-    temp.persist(out)
-        .map_err(|e| Error::io(out, "rename into place", e.error))?;
-    File::open(parent)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(parent, "sync", e))?;
+    temp.commit()?;
     drop(work);
 
     Ok(ArchiveSummary {
@@ -235,17 +221,17 @@ fn layer_tree(index: usize, layer: &LayerSpec) -> Result<BTreeMap<String, Node<'
 /// Streams one layer into `path`; returns its digest and size.
 fn write_layer(index: usize, layer: &LayerSpec, epoch: u64, path: &Path) -> Result<(String, u64)> {
     let tree = layer_tree(index, layer)?;
-    let file = File::create(path).map_err(|e| Error::io(path, "create", e))?;
+    let file = File::create(path).map_err(io_err("create", path))?;
     let mut tar = tar::Builder::new(HashingWriter::new(BufWriter::with_capacity(
         IO_BUFFER, file,
     )));
-    let write_err = |e| Error::io(path, "write", e);
+    let write_err = |e| IoError::new("write", path, e);
     for (dest, node) in &tree {
         match node {
             Node::Dir => append_dir(&mut tar, dest, epoch).map_err(write_err)?,
             Node::File(source) => {
-                let file = File::open(source).map_err(|e| Error::io(source, "open", e))?;
-                let meta = file.metadata().map_err(|e| Error::io(source, "stat", e))?;
+                let file = File::open(source).map_err(io_err("open", source))?;
+                let meta = file.metadata().map_err(io_err("stat", source))?;
                 if !meta.is_file() {
                     return Err(Error::NotARegularFile {
                         path: source.to_path_buf(),
@@ -262,9 +248,9 @@ fn write_layer(index: usize, layer: &LayerSpec, epoch: u64, path: &Path) -> Resu
                                 expected: len,
                             }
                         } else if reader.failed {
-                            Error::io(source, "read", e)
+                            IoError::new("read", source, e).into()
                         } else {
-                            write_err(e)
+                            write_err(e).into()
                         },
                     );
                 }

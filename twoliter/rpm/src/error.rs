@@ -13,15 +13,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A file operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// The file (an RPM, or a path in the root being written).
-        path: PathBuf,
-        /// What was being done.
-        op: &'static str,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
     /// The RPM's lead or headers do not parse.
     #[error(
         "cannot read the RPM headers of {}: {source}; is it a complete binary RPM \

@@ -206,11 +206,7 @@ pub struct RpmInfo {
 impl RpmInfo {
     /// Reads the headers (not the payload) of the RPM at `path`.
     pub fn read(path: &Path) -> Result<RpmInfo> {
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            op: "open RPM",
-            source,
-        })?;
+        let file = File::open(path).map_err(fsutil::io_err("open RPM", path))?;
         let metadata =
             PackageMetadata::parse(&mut BufReader::new(file)).map_err(|source| Error::Header {
                 path: path.to_owned(),

@@ -3,10 +3,12 @@
 use crate::cpio::{self, CpioError};
 use crate::error::{Error, Result};
 use crate::info::RpmInfo;
+use fsutil::io_err;
 use rpm::{IndexTag, PackageMetadata};
+use rustix::fs::{makedev, mknodat, utimensat, AtFlags, FileType, Mode, Timespec, Timestamps, CWD};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -214,11 +216,7 @@ fn read_id_file(path: &Path) -> Result<HashMap<String, u32>> {
         Ok(m) if m.is_file() => {}
         _ => return Ok(map),
     }
-    let text = fs::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        op: "read",
-        source,
-    })?;
+    let text = fs::read(path).map_err(io_err("read", path))?;
     for line in String::from_utf8_lossy(&text).lines() {
         let mut fields = line.split(':');
         if let (Some(name), Some(_), Some(id)) = (fields.next(), fields.next(), fields.next()) {
@@ -252,51 +250,28 @@ fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
     }
 }
 
-fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
 /// Sets a path's atime and mtime without following a final symlink.
 fn set_mtime(path: &Path, mtime: i64) -> io::Result<()> {
-    let path = c_path(path)?;
-    let ts = libc::timespec {
-        tv_sec: mtime as libc::time_t,
+    let time = Timespec {
+        tv_sec: mtime,
         tv_nsec: 0,
     };
-    let times = [ts, ts];
-    // SAFETY: `path` is a valid NUL-terminated string and `times` two valid timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
+    let times = Timestamps {
+        last_access: time,
+        last_modification: time,
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW)?)
 }
 
-/// Creates a device node or FIFO.
+/// Creates a device node or FIFO; `mode` holds the file type and the permission bits.
 fn mknod(path: &Path, mode: u32, major: u32, minor: u32) -> io::Result<()> {
-    let path = c_path(path)?;
-    // SAFETY: `path` is a valid NUL-terminated string.
-    let rc = unsafe {
-        libc::mknod(
-            path.as_ptr(),
-            mode as libc::mode_t,
-            libc::makedev(major, minor),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(mknodat(
+        CWD,
+        path,
+        FileType::from_raw_mode(mode),
+        Mode::from_raw_mode(mode),
+        makedev(major, minor),
+    )?)
 }
 
 /// What is at a path, for conflict messages.
@@ -352,14 +327,7 @@ impl Installer {
     ///   is applied), or both hold the same file contents, symlink target or device;
     ///   otherwise it is a conflict.
     pub fn install(&mut self, rpm: &Path) -> Result<InstallReport> {
-        let io_err = |op: &'static str| {
-            move |source| Error::Io {
-                path: rpm.to_owned(),
-                op,
-                source,
-            }
-        };
-        let file = File::open(rpm).map_err(io_err("open RPM"))?;
+        let file = File::open(rpm).map_err(io_err("open RPM", rpm))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let metadata = PackageMetadata::parse(&mut reader).map_err(|source| Error::Header {
             path: rpm.to_owned(),
@@ -388,7 +356,7 @@ impl Installer {
         let table = FileTable::read(&metadata, rpm)?;
 
         // Check the payload digest before writing anything.
-        let payload_start = reader.stream_position().map_err(io_err("read"))?;
+        let payload_start = reader.stream_position().map_err(io_err("read", rpm))?;
         if let Ok(digests) = metadata
             .header
             .get_entry_data_as_string_array(IndexTag::RPMTAG_PAYLOADSHA256)
@@ -399,7 +367,7 @@ impl Installer {
                 .unwrap_or(DIGEST_SHA256);
             if let (Some(expected), DIGEST_SHA256) = (digests.first(), algo) {
                 let mut hasher = Sha256::new();
-                io::copy(&mut reader, &mut hasher).map_err(io_err("read"))?;
+                io::copy(&mut reader, &mut hasher).map_err(io_err("read", rpm))?;
                 let actual = hex::encode(hasher.finalize());
                 if !actual.eq_ignore_ascii_case(expected) {
                     return Err(Error::PayloadDigest {
@@ -410,13 +378,13 @@ impl Installer {
                 }
                 reader
                     .seek(SeekFrom::Start(payload_start))
-                    .map_err(io_err("seek in"))?;
+                    .map_err(io_err("seek in", rpm))?;
             }
         }
 
-        let magic = reader.fill_buf().map_err(io_err("read"))?;
+        let magic = reader.fill_buf().map_err(io_err("read", rpm))?;
         let decoder: Box<dyn Read> = if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err("read"))?)
+            Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err("read", rpm))?)
         } else if magic.starts_with(&[0x1f, 0x8b]) {
             Box::new(flate2::bufread::MultiGzDecoder::new(reader))
         } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
@@ -487,11 +455,6 @@ struct Run<'a> {
 impl Run<'_> {
     fn root(&self) -> &Path {
         &self.installer.root
-    }
-
-    fn io(&self, path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> Error {
-        let path = path.to_owned();
-        move |source| Error::Io { path, op, source }
     }
 
     fn payload_err(&self, e: CpioError) -> Error {
@@ -684,7 +647,7 @@ impl Run<'_> {
         let mut dirs = std::mem::take(&mut self.dir_times);
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (path, mtime) in dirs {
-            set_mtime(&path, mtime).map_err(self.io(&path, "set the mtime of"))?;
+            set_mtime(&path, mtime).map_err(io_err("set the mtime of", &path))?;
         }
         Ok(())
     }
@@ -737,7 +700,7 @@ impl Run<'_> {
                             "resolving it inside the root follows more than {MAX_SYMLINK_HOPS} symlinks"
                         )));
                     }
-                    let target = fs::read_link(&host).map_err(self.io(&host, "read symlink"))?;
+                    let target = fs::read_link(&host).map_err(io_err("read symlink", &host))?;
                     if target.is_absolute() {
                         resolved.clear();
                     }
@@ -745,15 +708,15 @@ impl Run<'_> {
                 }
                 Ok(_) => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                    fs::create_dir(&host).map_err(self.io(&host, "create directory"))?;
+                    fs::create_dir(&host).map_err(io_err("create directory", &host))?;
                     std::os::unix::fs::lchown(&host, Some(0), Some(0))
-                        .map_err(self.io(&host, "chown"))?;
+                        .map_err(io_err("chown", &host))?;
                     fs::set_permissions(&host, fs::Permissions::from_mode(0o755))
-                        .map_err(self.io(&host, "chmod"))?;
+                        .map_err(io_err("chmod", &host))?;
                     resolved.push(part);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(self.io(&host, "inspect")(e)),
+                Err(e) => return Err(io_err("inspect", &host)(e).into()),
             }
         }
         let mut host = root;
@@ -764,12 +727,13 @@ impl Run<'_> {
     /// Applies owner, mode and (for non-directories) mtime to a created path.
     fn apply(&mut self, host: &Path, meta: &Meta, symlink: bool) -> Result<()> {
         std::os::unix::fs::lchown(host, Some(meta.uid), Some(meta.gid))
-            .map_err(self.io(host, "chown"))?;
+            .map_err(io_err("chown", host))?;
         if !symlink {
             fs::set_permissions(host, fs::Permissions::from_mode(meta.mode & 0o7777))
-                .map_err(self.io(host, "chmod"))?;
+                .map_err(io_err("chmod", host))?;
         }
-        set_mtime(host, meta.mtime).map_err(self.io(host, "set the mtime of"))
+        set_mtime(host, meta.mtime).map_err(io_err("set the mtime of", host))?;
+        Ok(())
     }
 
     fn record(&mut self, meta: &Meta) {
@@ -792,9 +756,9 @@ impl Run<'_> {
             }
             Ok(m) => return Err(self.conflict(&meta.rel, "a directory", describe(&m, &host))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&host).map_err(self.io(&host, "create directory"))?;
+                fs::create_dir(&host).map_err(io_err("create directory", &host))?;
             }
-            Err(e) => return Err(self.io(&host, "inspect")(e)),
+            Err(e) => return Err(io_err("inspect", &host)(e).into()),
         }
         self.apply(&host, meta, false)?;
         self.dir_times.push((host, meta.mtime));
@@ -820,12 +784,15 @@ impl Run<'_> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(self.io(&tmp, "create"))?;
+            .map_err(io_err("create", &tmp))?;
         let mut out = io::BufWriter::with_capacity(1 << 16, file);
         let written = archive
             .data(size, &mut out)
             .map_err(|e| self.payload_err(e));
-        let flushed = out.flush().map_err(self.io(&tmp, "write")).and(written);
+        let flushed = out
+            .flush()
+            .map_err(|e| io_err("write", &tmp)(e).into())
+            .and(written);
         if let Err(e) = flushed {
             let _ = fs::remove_file(&tmp);
             return Err(e);
@@ -833,7 +800,7 @@ impl Run<'_> {
         drop(out);
         match fs::symlink_metadata(&host) {
             Ok(m) if m.is_file() => {
-                let same = same_contents(&tmp, &host).map_err(self.io(&host, "compare"));
+                let same = same_contents(&tmp, &host).map_err(io_err("compare", &host));
                 let _ = fs::remove_file(&tmp);
                 if !same? {
                     return Err(self.conflict(
@@ -849,11 +816,11 @@ impl Run<'_> {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.apply(&tmp, meta, false)?;
-                fs::rename(&tmp, &host).map_err(self.io(&host, "rename into place"))?;
+                fs::rename(&tmp, &host).map_err(io_err("rename into place", &host))?;
             }
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(self.io(&host, "inspect")(e));
+                return Err(io_err("inspect", &host)(e).into());
             }
         }
         self.record(meta);
@@ -866,9 +833,9 @@ impl Run<'_> {
         let host = self.host_path(&meta.rel)?;
         match fs::symlink_metadata(&host) {
             Ok(m) if m.is_file() => {
-                let t = fs::metadata(target).map_err(self.io(target, "inspect"))?;
+                let t = fs::metadata(target).map_err(io_err("inspect", target))?;
                 let same = (m.dev(), m.ino()) == (t.dev(), t.ino())
-                    || same_contents(target, &host).map_err(self.io(&host, "compare"))?;
+                    || same_contents(target, &host).map_err(io_err("compare", &host))?;
                 if !same {
                     return Err(self.conflict(
                         &meta.rel,
@@ -879,9 +846,9 @@ impl Run<'_> {
             }
             Ok(m) => return Err(self.conflict(&meta.rel, "a regular file", describe(&m, &host))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::hard_link(target, &host).map_err(self.io(&host, "hardlink"))?;
+                fs::hard_link(target, &host).map_err(io_err("hardlink", &host))?;
             }
-            Err(e) => return Err(self.io(&host, "inspect")(e)),
+            Err(e) => return Err(io_err("inspect", &host)(e).into()),
         }
         self.record(meta);
         self.report.files += 1;
@@ -894,7 +861,7 @@ impl Run<'_> {
         let new = format!("a symlink to {}", Path::new(target).display());
         match fs::symlink_metadata(&host) {
             Ok(m) if m.file_type().is_symlink() => {
-                let old = fs::read_link(&host).map_err(self.io(&host, "read symlink"))?;
+                let old = fs::read_link(&host).map_err(io_err("read symlink", &host))?;
                 if old.as_os_str() != target {
                     return Err(self.conflict(&meta.rel, &new, describe(&m, &host)));
                 }
@@ -902,10 +869,10 @@ impl Run<'_> {
             Ok(m) => return Err(self.conflict(&meta.rel, &new, describe(&m, &host))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 std::os::unix::fs::symlink(target, &host)
-                    .map_err(self.io(&host, "create symlink"))?;
+                    .map_err(io_err("create symlink", &host))?;
                 self.apply(&host, meta, true)?;
             }
-            Err(e) => return Err(self.io(&host, "inspect")(e)),
+            Err(e) => return Err(io_err("inspect", &host)(e).into()),
         }
         self.record(meta);
         self.report.symlinks += 1;
@@ -922,17 +889,17 @@ impl Run<'_> {
         };
         match fs::symlink_metadata(&host) {
             Ok(m) => {
-                let same = m.mode() & S_IFMT == kind && m.rdev() == libc::makedev(major, minor);
+                let same = m.mode() & S_IFMT == kind && m.rdev() == makedev(major, minor);
                 if !same {
                     return Err(self.conflict(&meta.rel, &new, describe(&m, &host)));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 mknod(&host, kind | (meta.mode & 0o7777), major, minor)
-                    .map_err(self.io(&host, "create device node"))?;
+                    .map_err(io_err("create device node", &host))?;
                 self.apply(&host, meta, false)?;
             }
-            Err(e) => return Err(self.io(&host, "inspect")(e)),
+            Err(e) => return Err(io_err("inspect", &host)(e).into()),
         }
         self.record(meta);
         self.report.devices += 1;

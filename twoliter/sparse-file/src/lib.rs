@@ -2,35 +2,30 @@
 //! Reading a hole costs as much as reading data on many filesystems, and disk images are mostly
 //! holes.
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
+
+use rustix::fs::{seek, SeekFrom};
+use rustix::io::Errno;
 
 /// The byte ranges `[start, end)` of `file` (of length `len`) that may hold data, in order.
 /// Filesystems without hole reporting give one range covering the whole file.
 pub fn data_ranges(file: &File, len: u64) -> std::io::Result<Vec<(u64, u64)>> {
-    let fd = file.as_raw_fd();
     let mut ranges = Vec::new();
     let mut offset = 0u64;
     while offset < len {
-        // SAFETY: lseek on a valid, open descriptor has no memory-safety requirements.
-        let start = unsafe { libc::lseek(fd, offset as libc::off_t, libc::SEEK_DATA) };
-        if start < 0 {
-            let error = std::io::Error::last_os_error();
-            return match error.raw_os_error() {
-                // No data after `offset`.
-                Some(libc::ENXIO) => Ok(ranges),
-                // No hole reporting: treat everything as data.
-                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => Ok(vec![(0, len)]),
-                _ => Err(error),
-            };
-        }
-        // SAFETY: as above.
-        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
-        if end < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let (start, end) = (start as u64, (end as u64).min(len));
+        let start = match seek(file, SeekFrom::Data(offset)) {
+            Ok(start) => start,
+            // No data after `offset`.
+            Err(Errno::NXIO) => return Ok(ranges),
+            // No hole reporting: treat everything as data.
+            Err(Errno::INVAL) | Err(Errno::OPNOTSUPP) => return Ok(vec![(0, len)]),
+            Err(e) => return Err(e.into()),
+        };
+        let end = seek(file, SeekFrom::Hole(start))?;
+        let end = end.min(len);
         if start >= end {
             break;
         }

@@ -16,7 +16,7 @@ use twoliter_verity::{build, VerityParams};
 
 const SIZE: u64 = 1 << 30;
 
-fn ensure_data(path: &Path) -> std::io::Result<()> {
+fn ensure_data(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     if fs::metadata(path).map(|m| m.len() == SIZE).unwrap_or(false) {
         return Ok(());
     }
@@ -25,8 +25,7 @@ fn ensure_data(path: &Path) -> std::io::Result<()> {
         path.display(),
         SIZE >> 20
     );
-    let tmp = path.with_extension("partial");
-    let mut w = BufWriter::with_capacity(8 << 20, File::create(&tmp)?);
+    let mut w = BufWriter::with_capacity(8 << 20, fsutil::AtomicFile::create(path, 0o644)?);
     let mut state: u64 = 0x1234_5678_9abc_def0;
     let mut chunk = vec![0u8; 8 << 20];
     for _ in 0..SIZE / chunk.len() as u64 {
@@ -39,8 +38,8 @@ fn ensure_data(path: &Path) -> std::io::Result<()> {
         }
         w.write_all(&chunk)?;
     }
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    fs::rename(&tmp, path)
+    w.into_inner().map_err(|e| e.into_error())?.commit()?;
+    Ok(())
 }
 
 fn warm(path: &Path) -> std::io::Result<()> {

@@ -32,9 +32,9 @@
 //! back from that file (they are 1/128 of the level below). The temporary file is synced and
 //! renamed over the final name only once complete.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -536,15 +536,12 @@ pub fn build(data: &Path, hash_out: &Path, params: &VerityParams) -> Result<Veri
     let (levels, end_block) = layout(data_blocks, hash_start);
     let hash_size = end_block * BLOCK_SIZE;
 
-    let tmp = tempfile::Builder::new()
-        .prefix(".verity-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|source| VerityError::CreateTemp {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    let hash_file = tmp.as_file();
+    // The IoError's op names the step; the error names the final output path.
+    let tmp = fsutil::AtomicFile::create(hash_out, 0o644).map_err(|e| VerityError::CreateTemp {
+        dir: dir.to_path_buf(),
+        source: e.source,
+    })?;
+    let hash_file = tmp.file();
     hash_file
         .set_len(hash_size)
         .map_err(|e| finish_err("set the size of", e))?;
@@ -589,18 +586,7 @@ pub fn build(data: &Path, hash_out: &Path, params: &VerityParams) -> Result<Veri
     debug_assert_eq!(src_blocks, 1);
     let root_hash = ctx.hash_one(src.file, src.offset, src.is_data)?;
 
-    hash_file.sync_all().map_err(|e| finish_err("sync", e))?;
-    hash_file
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| finish_err("set permissions of", e))?;
-    tmp.persist(hash_out)
-        .map_err(|e| finish_err("rename into place", e.error))?;
-    // Make the rename durable. Directories can be opened read-only and fsynced on Linux.
-    OpenOptions::new()
-        .read(true)
-        .open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| finish_err("sync the directory of", e))?;
+    tmp.commit().map_err(|e| finish_err(e.op, e.source))?;
 
     Ok(VerityOutput {
         root_hash,

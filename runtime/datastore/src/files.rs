@@ -1,13 +1,15 @@
-//! Small durable-filesystem helpers.
+//! The datastore's own file helpers (durable writes come from the `fsutil` crate).
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{io_err, Error, Result};
+use crate::error::{io_err, Result};
+
+/// Permission bits of the files the datastore writes.
+const FILE_MODE: u32 = 0o644;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -20,11 +22,12 @@ pub(crate) fn temp_name(kind: &str) -> String {
     )
 }
 
-/// fsyncs a directory so the entries created, renamed or removed in it are durable.
-pub(crate) fn fsync_dir(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io_err("fsync directory", path))
+pub(crate) use fsutil::{replace_symlink, sync_dir};
+
+/// Whether `name` is a temp symlink an interrupted [`replace_symlink`] left behind:
+/// `.<link>.<random>.link`, or `.link-<pid>-<n>` as written by earlier releases.
+pub(crate) fn is_temp_link(name: &str) -> bool {
+    name.starts_with(".link-") || (name.starts_with('.') && name.ends_with(".link"))
 }
 
 /// Creates `path` (which must not exist), writes `contents` and fsyncs it.
@@ -35,33 +38,17 @@ pub(crate) fn write_new_file(path: &Path, contents: &[u8]) -> Result<()> {
         .open(path)
         .map_err(io_err("create", path))?;
     file.write_all(contents).map_err(io_err("write", path))?;
-    file.sync_all().map_err(io_err("fsync", path))
-}
-
-/// Replaces `dir/name` with `contents` atomically: write a temp file, fsync it, rename it over the
-/// target. The caller fsyncs `dir` to make the rename durable.
-pub(crate) fn write_file_atomic(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
-    let tmp = dir.join(temp_name("tmp"));
-    write_new_file(&tmp, contents)?;
-    let dest = dir.join(name);
-    if let Err(e) = fs::rename(&tmp, &dest) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err("rename into place", &dest)(e));
-    }
+    file.sync_all().map_err(io_err("fsync", path))?;
     Ok(())
 }
 
-/// Points symlink `dir/name` at `target` atomically (temp symlink renamed over it), then fsyncs
-/// `dir`.
-pub(crate) fn replace_symlink(dir: &Path, name: &str, target: &Path) -> Result<()> {
-    let tmp = dir.join(temp_name("link"));
-    symlink(target, &tmp).map_err(io_err("create symlink", &tmp))?;
-    let dest = dir.join(name);
-    if let Err(e) = fs::rename(&tmp, &dest) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err("rename symlink into place", &dest)(e));
-    }
-    fsync_dir(dir)
+/// Replaces `path` with `contents` atomically (temp file, fsync, rename over it). The caller
+/// fsyncs the directory to make the rename durable, once per directory for a batch.
+pub(crate) fn write_file_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut file = fsutil::AtomicFile::create(path, FILE_MODE)?;
+    file.write_all(contents).map_err(io_err("write", path))?;
+    file.commit_unsynced_dir()?;
+    Ok(())
 }
 
 /// Creates every missing directory of `rel` under `base`, recording the directories whose
@@ -82,14 +69,12 @@ pub(crate) fn create_dirs(base: &Path, rel: &Path, dirty: &mut BTreeSet<PathBuf>
                     .map(|m| m.is_dir())
                     .unwrap_or(false);
                 if !is_dir {
-                    return Err(Error::Io {
-                        op: "create directory (a file is in the way)",
-                        path: current,
-                        source: e,
-                    });
+                    return Err(
+                        io_err("create directory (a file is in the way)", &current)(e).into(),
+                    );
                 }
             }
-            Err(e) => return Err(io_err("create directory", &current)(e)),
+            Err(e) => return Err(io_err("create directory", &current)(e).into()),
         }
     }
     Ok(())
@@ -98,7 +83,7 @@ pub(crate) fn create_dirs(base: &Path, rel: &Path, dirty: &mut BTreeSet<PathBuf>
 /// Removes a directory tree; a missing one is fine.
 pub(crate) fn remove_tree(path: &Path) -> Result<()> {
     match fs::remove_dir_all(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", path)(e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", path)(e).into()),
         _ => Ok(()),
     }
 }
@@ -106,7 +91,7 @@ pub(crate) fn remove_tree(path: &Path) -> Result<()> {
 /// Removes a file; a missing one is fine.
 pub(crate) fn remove_file(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", path)(e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", path)(e).into()),
         _ => Ok(()),
     }
 }
@@ -126,7 +111,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>> {
         {
             Ok(None)
         }
-        Err(e) => Err(io_err("read", path)(e)),
+        Err(e) => Err(io_err("read", path)(e).into()),
     }
 }
 
@@ -152,7 +137,7 @@ pub(crate) fn node(path: &Path) -> Result<Node> {
         {
             Ok(Node::Missing)
         }
-        Err(e) => Err(io_err("inspect", path)(e)),
+        Err(e) => Err(io_err("inspect", path)(e).into()),
     }
 }
 
