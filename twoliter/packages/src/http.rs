@@ -1,12 +1,11 @@
 //! Plain HTTP(S) downloads for the lookaside cache (never used inside build containers).
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
-/// Downloads `url` to `dest`. `Ok(false)` when the server answers 404 or 403 (the file is not
+/// Downloads `url` into `dest`. `Ok(false)` when the server answers 404 or 403 (the file is not
 /// there).
-pub fn download(url: &str, dest: &Path) -> Result<bool, String> {
+pub fn download(url: &str, dest: &mut std::fs::File) -> Result<bool, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_body(Some(Duration::from_secs(600)))
@@ -23,11 +22,9 @@ pub fn download(url: &str, dest: &Path) -> Result<bool, String> {
     if !status.is_success() {
         return Err(format!("HTTP status {status}"));
     }
-    let mut file = std::fs::File::create(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     let mut body = response.body_mut().with_config().limit(u64::MAX).reader();
-    std::io::copy(&mut body, &mut file)
-        .and_then(|_| file.flush())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("downloading to {}: {e}", dest.display()))?;
+    std::io::copy(&mut body, dest)
+        .and_then(|_| dest.flush())
+        .map_err(|e| format!("downloading: {e}"))?;
     Ok(true)
 }

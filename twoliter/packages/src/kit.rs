@@ -110,7 +110,7 @@ pub fn assemble(
             .to_vec(),
         };
         engine.run(&run, &log)?;
-        write_atomic(&key_file, key.as_bytes()).map_err(io("cannot write", &key_file))?;
+        write_atomic(&key_file, key.as_bytes())?;
     }
 
     let archive = kit_dir.join(format!(

@@ -84,6 +84,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file could not be written.
+    #[error(transparent)]
+    Fs(#[from] fsutil::IoError),
     /// The kit archive could not be written.
     #[error("writing the kit archive: {0}")]
     Kit(String),

@@ -7,7 +7,6 @@
 //! URLs are only tried when asked for (`--fetch-upstream`).
 
 use crate::inputs::sha512_file;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use twoliter_project::package::ExternalFile;
 
@@ -166,11 +165,13 @@ impl Lookaside {
                 actual,
             });
         }
-        let temp = temp_beside(stored)?;
         // A copy, not a link: rewriting the user's file later must not change the store.
-        std::fs::copy(from, &temp)
-            .and_then(|_| std::fs::rename(&temp, stored))
-            .map_err(|e| Problem::Failed(format!("cannot store {}: {e}", stored.display())))
+        let mut temp = temp_beside(stored)?;
+        std::fs::File::open(from)
+            .and_then(|mut source| std::io::copy(&mut source, temp.file_mut()))
+            .map_err(|e| Problem::Failed(format!("cannot store {}: {e}", stored.display())))?;
+        temp.commit()
+            .map_err(|e| Problem::Failed(twoliter_project::error_chain(&e)))
     }
 
     /// Downloads `url` into the store after checking its sha512; `None` when the server
@@ -181,37 +182,36 @@ impl Lookaside {
         stored: &Path,
         file: &ExternalFile,
     ) -> Option<Result<(), Problem>> {
-        let temp = match temp_beside(stored) {
+        let mut temp = match temp_beside(stored) {
             Ok(temp) => temp,
             Err(problem) => return Some(Err(problem)),
         };
-        let result = match crate::http::download(url, &temp) {
+        let result = match crate::http::download(url, temp.file_mut()) {
             Ok(false) => return None,
             Ok(true) => Ok(()),
             Err(why) => Err(Problem::Failed(format!("fetching {url}: {why}"))),
         };
         Some(result.and_then(|()| {
-            let actual = sha512_file(&temp).map_err(|e| Problem::Failed(e.to_string()))?;
+            let actual = sha512_file(temp.path()).map_err(|e| Problem::Failed(e.to_string()))?;
             if actual != file.sha512 {
-                let _ = std::fs::remove_file(&temp);
                 return Err(Problem::Mismatch {
                     location: url.to_string(),
                     actual,
                 });
             }
-            std::fs::rename(&temp, stored).map_err(|e| Problem::Failed(e.to_string()))
+            temp.commit()
+                .map_err(|e| Problem::Failed(twoliter_project::error_chain(&e)))
         }))
     }
 }
 
-/// A temporary path next to `stored`, its directory created.
-fn temp_beside(stored: &Path) -> Result<PathBuf, Problem> {
+/// A file that replaces `stored` when committed (dropped: removed), its directory created.
+fn temp_beside(stored: &Path) -> Result<fsutil::AtomicFile, Problem> {
     let dir = stored.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| Problem::Failed(format!("cannot create {}: {e}", dir.display())))?;
-    let mut temp = stored.as_os_str().to_os_string();
-    temp.push(format!(".part-{}", std::process::id()));
-    Ok(PathBuf::from(temp))
+    fsutil::AtomicFile::create(stored, 0o644)
+        .map_err(|e| Problem::Failed(twoliter_project::error_chain(&e)))
 }
 
 /// The sha512 of another copy of `name` in lookaside layout under `dir`, if any (directories
@@ -234,28 +234,9 @@ fn short(digest: &str) -> &str {
     digest.get(..16).unwrap_or(digest)
 }
 
-/// Writes `bytes` to `path` atomically.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` atomically, its directory created.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), fsutil::IoError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile_in(dir)?;
-    temp.1.write_all(bytes)?;
-    temp.1.sync_all()?;
-    std::fs::rename(&temp.0, path)
-}
-
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    for attempt in 0..100u32 {
-        let path = dir.join(format!(".tmp-{}-{attempt}", std::process::id()));
-        match std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("no free temporary file name"))
+    std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
+    fsutil::atomic_write(path, bytes, 0o644)
 }

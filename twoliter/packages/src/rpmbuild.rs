@@ -137,7 +137,8 @@ pub(crate) fn build_one(
             .map_err(io("cannot store", rpm))?;
     }
     let inputs = serde_json::to_vec_pretty(&planned.inputs).unwrap_or_default();
-    write_atomic(&temp.join("inputs.json"), &inputs).map_err(io("cannot write", &temp))?;
+    write_atomic(&temp.join("inputs.json"), &inputs)
+        .map_err(|e| twoliter_project::error_chain(&e))?;
     // The store is content-addressed: an entry another build finished meanwhile is as good.
     if store.join("inputs.json").is_file() {
         let _ = std::fs::remove_dir_all(&temp);

@@ -311,11 +311,7 @@ fn export(
 fn remember(options: &BuildOptions, planned: &crate::Planned) -> Result<(), Error> {
     let path = options.state(&planned.package.manifest.name);
     let bytes = serde_json::to_vec_pretty(&planned.inputs).unwrap_or_default();
-    write_atomic(&path, &bytes).map_err(|source| Error::Io {
-        what: "cannot record build inputs".into(),
-        path,
-        source,
-    })
+    Ok(write_atomic(&path, &bytes)?)
 }
 
 /// The last lines of a log.

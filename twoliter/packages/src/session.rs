@@ -3,7 +3,7 @@
 
 use crate::plan::{plan, preflight};
 use crate::{BuildOptions, BuildReport, Error, Observer, Plan, Preflight};
-use std::fs::File;
+use fsutil::{FileLock, Wait};
 use twoliter_engine::ContainerRunner;
 use twoliter_project::{Arch, Project};
 
@@ -20,7 +20,7 @@ pub struct SdkImageRef {
 #[derive(Debug)]
 pub struct PackageBuild {
     options: BuildOptions,
-    _lock: File,
+    _lock: FileLock,
 }
 
 impl PackageBuild {
@@ -33,25 +33,19 @@ impl PackageBuild {
                 host: std::env::consts::ARCH,
             });
         }
+        let build_dir = options.layout.build_dir();
+        std::fs::create_dir_all(build_dir).map_err(fsutil::io_err("create", build_dir))?;
         let path = options.layout.lock_file();
-        let io = |what: &str| {
-            let (what, path) = (what.to_string(), path.clone());
-            move |source| Error::Io { what, path, source }
+        let lock = match fsutil::lock_exclusive(&path, Wait::NoBlock) {
+            Err(busy) if busy.is_would_block() => {
+                tracing::info!(
+                    "another twoliter build is using {}; waiting for it",
+                    build_dir.display()
+                );
+                fsutil::lock_exclusive(&path, Wait::Block)?
+            }
+            taken => taken?,
         };
-        std::fs::create_dir_all(options.layout.build_dir()).map_err(io("cannot create"))?;
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("cannot open"))?;
-        if lock.try_lock().is_err() {
-            tracing::info!(
-                "another twoliter build is using {}; waiting for it",
-                options.layout.build_dir().display()
-            );
-            lock.lock().map_err(io("cannot lock"))?;
-        }
         Ok(Self {
             options,
             _lock: lock,
@@ -364,7 +358,7 @@ mod tests {
     fn a_second_build_waits_for_the_lock_of_the_first() {
         let (dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let first = PackageBuild::start(options(dir.path(), cache.path())).unwrap();
-        let lock = File::open(dir.path().join("build/.lock")).unwrap();
+        let lock = std::fs::File::open(dir.path().join("build/.lock")).unwrap();
         assert!(lock.try_lock().is_err(), "the build directory is locked");
         drop(first);
         assert!(lock.try_lock().is_ok(), "and unlocked when the build ends");

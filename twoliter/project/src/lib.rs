@@ -4,7 +4,6 @@
 //! [`Project::load`] reads a whole project and reports every problem it finds as a
 //! [`Diagnostic`] naming the file, line, column and key, what is wrong and how to fix it.
 
-mod atomic;
 pub mod build_id;
 pub mod config;
 pub mod diagnostic;

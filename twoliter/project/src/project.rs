@@ -165,10 +165,8 @@ impl Project {
         if !lock.pin_sdk(sdk) {
             return Ok(false);
         }
-        let path = self.root.join(LOCK_FILE);
         let text = lock.to_text().map_err(LockWriteError::Serialize)?;
-        crate::atomic::write(&path, text.as_bytes())
-            .map_err(|source| LockWriteError::Io { path, source })?;
+        fsutil::atomic_write(&self.root.join(LOCK_FILE), text.as_bytes(), 0o644)?;
         Ok(true)
     }
 
@@ -189,14 +187,8 @@ pub enum LockWriteError {
     #[error("cannot serialize Twoliter.lock")]
     Serialize(#[source] toml::ser::Error),
     /// The file could not be written.
-    #[error("cannot write {}", path.display())]
-    Io {
-        /// `Twoliter.lock`.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
 }
 
 /// A variant name that the project does not define.

@@ -39,16 +39,5 @@ pub(crate) fn targets(
 
 /// Records the packages a build needed, for the next build to start from.
 pub(crate) fn remember(file: &Path, targets: &[String]) -> Result<(), Error> {
-    let io = |op| {
-        move |source| Error::Io {
-            op,
-            path: file.to_path_buf(),
-            source,
-        }
-    };
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(io("create the directory of"))?;
-    }
-    let bytes = serde_json::to_vec(targets).unwrap_or_default();
-    std::fs::write(file, bytes).map_err(io("write"))
+    crate::write(file, &serde_json::to_vec(targets).unwrap_or_default())
 }

@@ -73,17 +73,9 @@ pub enum Error {
     /// Image assembly failed.
     #[error("image assembly failed")]
     Assemble(#[source] twoliter_image::Error),
-    /// A file of the build's state could not be read or written.
-    #[error("cannot {op} {}", path.display())]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file of the build could not be written.
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
 }
 
 /// What `twoliter build variant` was asked for besides the variant.
@@ -353,19 +345,12 @@ fn read_inputs(path: &Path) -> Option<Inputs> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Writes a file of the build (its directory created).
+/// Writes a file of the build atomically (its directory created).
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let io = |op| {
-        move |source| Error::Io {
-            op,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io("create the directory of"))?;
+        std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
     }
-    std::fs::write(path, bytes).map_err(io("write"))
+    Ok(fsutil::atomic_write(path, bytes, 0o644)?)
 }
 
 #[cfg(test)]
