@@ -37,11 +37,7 @@ pub fn prepare(
         if dir.join("Cargo.toml").is_file() {
             crates.push(group.clone());
         } else {
-            let files = hash_tree(&dir).map_err(|source| Error::Io {
-                what: format!("hashing source group {group}"),
-                path: dir.clone(),
-                source,
-            })?;
+            let files = hash_tree(&dir).map_err(fsutil::io_err("hash the source group", &dir))?;
             outputs.insert(group.clone(), GroupOutput::Directory { path: dir, files });
         }
     }
@@ -95,22 +91,10 @@ pub fn prepare(
     ]
     .join("\u{1f}");
     if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            what: "creating the log directory".into(),
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
     }
-    let out = std::fs::File::create(log).map_err(|source| Error::Io {
-        what: "creating the cargo log".into(),
-        path: log.to_path_buf(),
-        source,
-    })?;
-    let err = out.try_clone().map_err(|source| Error::Io {
-        what: "creating the cargo log".into(),
-        path: log.to_path_buf(),
-        source,
-    })?;
+    let out = std::fs::File::create(log).map_err(fsutil::io_err("create", log))?;
+    let err = out.try_clone().map_err(fsutil::io_err("open", log))?;
     tracing::info!(
         "building first-party binaries with cargo ({}); log: {}",
         crates.join(", "),
@@ -141,11 +125,7 @@ pub fn prepare(
         let mut files = Vec::new();
         for bin in bins {
             let path = bin_dir.join(&bin);
-            let hash = sha256_file(&path).map_err(|source| Error::Io {
-                what: format!("reading binary {bin} of {group}"),
-                path: path.clone(),
-                source,
-            })?;
+            let hash = sha256_file(&path).map_err(fsutil::io_err("read the binary", &path))?;
             files.push((bin, path, hash));
         }
         outputs.insert(group, GroupOutput::Binaries(files));

@@ -6,7 +6,7 @@ use crate::inputs::Inputs;
 use crate::lookaside::write_atomic;
 use crate::{link_or_copy, rpms_in, BuildOptions, BuildReport, Error};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use twoliter_engine::{ContainerRunner, Mount, RunSpec};
 use twoliter_oci::{Architecture, ImageSpec, LayerSpec};
 use twoliter_project::Arch;
@@ -49,13 +49,9 @@ pub fn assemble(
     kit: &KitInfo<'_>,
     report: &BuildReport,
 ) -> Result<KitOutput, Error> {
-    let io = |what: &str, path: &Path| {
-        let (what, path) = (what.to_string(), path.to_path_buf());
-        move |source| Error::Io { what, path, source }
-    };
     let kit_dir = options.layout.kit_dir(kit.name);
     let repo = kit_dir.join(options.arch.name());
-    std::fs::create_dir_all(&repo).map_err(io("cannot create", &repo))?;
+    std::fs::create_dir_all(&repo).map_err(fsutil::io_err("create", &repo))?;
 
     // What the repodata is made of: the packages' keys and the SDK.
     let mut inputs = Inputs::default();
@@ -79,19 +75,19 @@ pub fn assemble(
 
     if !current {
         let _ = std::fs::remove_file(&key_file);
-        for old in rpms_in(&repo).map_err(io("cannot read", &repo))? {
-            std::fs::remove_file(&old).map_err(io("cannot remove", &old))?;
+        for old in rpms_in(&repo).map_err(fsutil::io_err("read", &repo))? {
+            std::fs::remove_file(&old).map_err(fsutil::io_err("remove", &old))?;
         }
         let _ = std::fs::remove_dir_all(repo.join("repodata"));
         for rpm in rpms.values().flatten() {
             let target = repo.join(rpm.file_name().unwrap_or_default());
-            link_or_copy(rpm, &target).map_err(io("cannot collect", rpm))?;
+            link_or_copy(rpm, &target).map_err(fsutil::io_err("collect", rpm))?;
         }
         let log = options.log(&format!("kit-{}", kit.name));
         if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+            std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
         }
-        std::fs::write(&log, b"").map_err(io("cannot create", &log))?;
+        std::fs::write(&log, b"").map_err(fsutil::io_err("create", &log))?;
         let run = RunSpec {
             image: sdk_reference.to_string(),
             mounts: vec![Mount::output(&repo, "/twoliter/kit")],

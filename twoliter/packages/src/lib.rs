@@ -73,17 +73,6 @@ pub enum Error {
         /// The cargo log.
         log: String,
     },
-    /// A file operation failed.
-    #[error("{what}: {}", path.display())]
-    Io {
-        /// What twoliter was doing.
-        what: String,
-        /// The path involved.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// A file could not be written.
     #[error(transparent)]
     Fs(#[from] fsutil::IoError),

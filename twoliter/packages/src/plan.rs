@@ -113,11 +113,7 @@ pub(crate) fn plan(
         inputs.add("arch", options.arch.name());
         inputs.add("epoch", options.epoch.to_string());
         let dir = project.root.join(&package.dir);
-        let files = hash_tree(&dir).map_err(|source| Error::Io {
-            what: format!("reading package {name}"),
-            path: dir.clone(),
-            source,
-        })?;
+        let files = hash_tree(&dir).map_err(fsutil::io_err("read the package", &dir))?;
         for (path, hash) in files {
             inputs.add(format!("file:{path}"), hash);
         }
@@ -249,11 +245,7 @@ fn check_staged_names(
             }
         }
     };
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        what: format!("reading package {}", package.manifest.name),
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(fsutil::io_err("read the package", dir))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !crate::inputs::is_scratch(&name) {

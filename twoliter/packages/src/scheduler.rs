@@ -290,18 +290,14 @@ fn export(
     store: &std::path::Path,
 ) -> Result<Vec<PathBuf>, Error> {
     let dir = options.exported(name);
-    let io = |what: &str, path: &std::path::Path| {
-        let (what, path) = (what.to_string(), path.to_path_buf());
-        move |source| Error::Io { what, path, source }
-    };
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io("cannot clean", &dir))?;
+        std::fs::remove_dir_all(&dir).map_err(fsutil::io_err("clean", &dir))?;
     }
-    std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+    std::fs::create_dir_all(&dir).map_err(fsutil::io_err("create", &dir))?;
     let mut exported = Vec::new();
-    for rpm in rpms_in(store).map_err(io("cannot read the cache entry", store))? {
+    for rpm in rpms_in(store).map_err(fsutil::io_err("read the cache entry", store))? {
         let target = dir.join(rpm.file_name().unwrap_or_default());
-        crate::link_or_copy(&rpm, &target).map_err(io("cannot export", &target))?;
+        crate::link_or_copy(&rpm, &target).map_err(fsutil::io_err("export", &target))?;
         exported.push(target);
     }
     Ok(exported)

@@ -37,16 +37,8 @@ pub enum Error {
         source: storewolf::Error,
     },
     /// A file operation failed.
-    #[error("{what}: {}", path.display())]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
 }
 
 impl Error {
@@ -156,10 +148,10 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<Composed, Error> {
     let boot = input.work_dir.join("boot");
     for dir in [&root, &boot] {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(io("cannot clean", dir))?;
+            std::fs::remove_dir_all(dir).map_err(fsutil::io_err("clean", dir))?;
         }
     }
-    std::fs::create_dir_all(&root).map_err(io("cannot create", &root))?;
+    std::fs::create_dir_all(&root).map_err(fsutil::io_err("create", &root))?;
     let (mut files, mut bytes) = (0, 0);
     let mut installer = Installer::new(&root, InstallOptions::default());
     let mut inventory = Vec::new();
@@ -186,11 +178,12 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<Composed, Error> {
     // /boot becomes the BOOT filesystem; the root keeps the empty mount point.
     let root_boot = root.join("boot");
     if root_boot.is_dir() {
-        std::fs::rename(&root_boot, &boot).map_err(io("cannot move /boot out of", &root_boot))?;
+        std::fs::rename(&root_boot, &boot)
+            .map_err(fsutil::io_err("move /boot out of", &root_boot))?;
     } else {
-        std::fs::create_dir_all(&boot).map_err(io("cannot create", &boot))?;
+        std::fs::create_dir_all(&boot).map_err(fsutil::io_err("create", &boot))?;
     }
-    std::fs::create_dir_all(&root_boot).map_err(io("cannot create", &root_boot))?;
+    std::fs::create_dir_all(&root_boot).map_err(fsutil::io_err("create", &root_boot))?;
 
     let os_release = os_release(input);
     write(&root.join("etc/os-release"), os_release.as_bytes())?;
@@ -198,7 +191,7 @@ pub fn compose(input: &ComposeInput<'_>) -> Result<Composed, Error> {
     let text = serde_json::to_string_pretty(&inventory_json).unwrap_or_default() + "\n";
     write(&root.join(INVENTORY_PATH), text.as_bytes())?;
     if let Some(source) = input.updog_root {
-        let bytes = std::fs::read(source).map_err(io("cannot read", source))?;
+        let bytes = std::fs::read(source).map_err(fsutil::io_err("read", source))?;
         write(&root.join(UPDOG_ROOT_PATH), &bytes)?;
     }
     let defaults = root.join(DEFAULTS_DIR);
@@ -266,12 +259,7 @@ fn rfc3339(epoch: u64) -> String {
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+        std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
     }
-    std::fs::write(path, bytes).map_err(io("cannot write", path))
-}
-
-fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
-    let (what, path) = (what.to_string(), path.to_path_buf());
-    move |source| Error::Io { what, path, source }
+    Ok(std::fs::write(path, bytes).map_err(fsutil::io_err("write", path))?)
 }

@@ -11,7 +11,7 @@ mod resolve;
 pub use resolve::{LocalSdk, Resolved, SdkObserver};
 
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use twoliter_engine::Engine;
 use twoliter_project::Arch;
@@ -73,14 +73,8 @@ pub enum Error {
         tail: String,
     },
     /// Files of the build could not be written.
-    #[error("could not prepare {path}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] fsutil::IoError),
     /// The container engine failed.
     #[error(transparent)]
     Engine(#[from] twoliter_engine::Error),
@@ -199,15 +193,11 @@ impl SdkRecipe {
         log: &Path,
         epoch: u64,
     ) -> Result<SdkImage, Error> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
-        std::fs::create_dir_all(work_dir).map_err(io(work_dir))?;
+        std::fs::create_dir_all(work_dir).map_err(fsutil::io_err("create", work_dir))?;
         let tarball = work_dir.join(format!("{}-{}.tar", self.name, self.debian_arch));
         let _ = std::fs::remove_file(&tarball);
-        let out = std::fs::File::create(log).map_err(io(log))?;
-        let err = out.try_clone().map_err(io(log))?;
+        let out = std::fs::File::create(log).map_err(fsutil::io_err("create", log))?;
+        let err = out.try_clone().map_err(fsutil::io_err("open", log))?;
         let status = Command::new("mmdebstrap")
             .arg("--variant=apt")
             .arg(format!("--architectures={}", self.debian_arch))

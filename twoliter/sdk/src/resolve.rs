@@ -116,10 +116,8 @@ impl LocalSdk {
     ) -> Result<SdkImage, Error> {
         let layout = project.layout();
         let log = layout.log("sdk");
-        std::fs::create_dir_all(layout.logs_dir()).map_err(|source| Error::Io {
-            path: layout.logs_dir(),
-            source,
-        })?;
+        let logs = layout.logs_dir();
+        std::fs::create_dir_all(&logs).map_err(fsutil::io_err("create", &logs))?;
         observer.building(&format!(
             "building SDK {} from {} {} ({} packages; log: {})",
             self.recipe.reference(),
