@@ -121,17 +121,14 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             let root = TrustedRoot::from_infra(&infra, &repo.repo, config)?;
             let location = Location::from_infra(&infra, &repo.repo, config)?;
             let keys = keys(&infra, &repo.repo, &signing_key)?;
-            let arch = ctx.arch.to_string();
+            let arch = ctx.arch;
             let artifacts = match &variant {
-                Some(variant) => {
-                    let dir = Artifacts::find_dir(
-                        &root_dir.join("build/images"),
-                        variant,
-                        &arch,
-                        version.as_ref(),
-                    )?;
-                    Some(Artifacts::load(&dir, variant, &arch)?)
-                }
+                Some(variant) => Some(Artifacts::find(
+                    &root_dir.join("build"),
+                    variant,
+                    arch,
+                    version.as_ref(),
+                )?),
                 None => None,
             };
             let extra = twoliter_repo::files_in_dirs(&add_targets)?;
