@@ -113,8 +113,8 @@ mod tests {
         };
         let first = init_keys(&infra, "default", &policy).unwrap();
         let path = tmp.path().join("keys/default-root.pem");
-        assert_eq!(first.generated, [path.clone()]);
-        assert_eq!(first.keys.files, [path.clone()]);
+        assert_eq!(first.generated, std::slice::from_ref(&path));
+        assert_eq!(first.keys.files, std::slice::from_ref(&path));
         let pem = std::fs::read_to_string(&path).unwrap();
         let again = init_keys(&infra, "default", &policy).unwrap();
         assert!(again.generated.is_empty());
