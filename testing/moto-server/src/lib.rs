@@ -5,20 +5,20 @@
 //! Each [`MotoServer`] is its own empty AWS: tests that start their own server never see each
 //! other's resources.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::{free_port, http_request, KillOnDrop};
 
-/// A running moto server.
+/// A running moto server, killed when it drops.
 pub struct MotoServer {
-    child: Child,
+    child: KillOnDrop,
     port: u16,
 }
 
 impl MotoServer {
     /// Starts `moto_server` (or `$MOTO_SERVER`) on a free loopback port and waits until it
-    /// answers. Panics with a hint when moto is not installed: this is test support.
+    /// answers. Panics with a hint when moto is not installed (the test fails): this is test
+    /// support.
     pub fn start() -> MotoServer {
         let port = free_port();
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
@@ -28,8 +28,11 @@ impl MotoServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
+            .map(KillOnDrop)
             .unwrap_or_else(|e| {
-                panic!("cannot run {program} ({e}); install it with: pip install 'moto[server]'")
+                panic!(
+                    "cannot run {program} ({e}); install it with: pip install 'moto[server]>=5.1,<6'"
+                )
             });
         let mut server = MotoServer { child, port };
         server.wait_ready();
@@ -71,16 +74,17 @@ impl MotoServer {
 
     /// Everything moto recorded is dropped (`POST /moto-api/reset`).
     pub fn reset(&self) {
-        http_request(self.port, "POST", "/moto-api/reset").expect("reset moto");
+        let response = http_request(self.port, "POST", "/moto-api/reset").expect("reset moto");
+        assert_eq!(response.status, 200, "moto reset: {}", response.body);
     }
 
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child.child().try_wait() {
                 panic!("moto_server exited early with {status}");
             }
-            if http_request(self.port, "GET", "/moto-api/").is_ok() {
+            if http_request(self.port, "GET", "/moto-api/").is_ok_and(|r| r.status == 200) {
                 return;
             }
             assert!(
@@ -89,37 +93,5 @@ impl MotoServer {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// A minimal HTTP/1.0 request; returns the status line.
-fn http_request(port: u16, method: &str, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.lines().next().unwrap_or_default().to_string();
-    if status.contains(" 200") {
-        Ok(status)
-    } else {
-        Err(std::io::Error::other(status))
     }
 }

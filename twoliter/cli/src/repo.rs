@@ -6,10 +6,10 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
-use twoliter_project::{Infra, SigningKeyConfig};
+use twoliter_project::Infra;
 use twoliter_repo::{
-    Artifacts, CreateOptions, ExpirationPolicy, InitOptions, KeyType, Location, RefreshOptions,
-    Signing, SigningKeys, TrustedRoot,
+    Artifacts, CreateOptions, ExpirationPolicy, InitOptions, KeyPolicy, KeyRole, KeyType, Location,
+    RefreshOptions, Signing, SigningKeys, TrustedRoot,
 };
 use update_metadata::{Timestamp, WavePolicy};
 
@@ -43,42 +43,23 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                     repo.repo
                 ),
             };
-            let asked_type = key_type;
-            let key_type = match key_type.unwrap_or(KeyTypeArg::Rsa) {
+            let key_type = key_type.map(|asked| match asked {
                 KeyTypeArg::Rsa => KeyType::Rsa,
                 KeyTypeArg::Ecdsa => KeyType::Ecdsa,
                 KeyTypeArg::Ed25519 => KeyType::Ed25519,
-            };
-            let mut generated = Vec::new();
-            let mut keys = |given: Vec<PathBuf>,
-                            setting: Option<&SigningKeyConfig>,
-                            role: &str|
-             -> Result<SigningKeys> {
-                let keys = if !given.is_empty() {
-                    twoliter_repo::command_line_keys(&infra, &given)?
-                } else if let Some(setting) = setting {
-                    twoliter_repo::key_source(&infra, setting)?
-                } else {
-                    twoliter_repo::file_keys(&[infra
-                        .dir()
-                        .join(format!("keys/{}-{role}.pem", repo.repo))])
+            });
+            let keys = |role, given: &[PathBuf]| {
+                let policy = KeyPolicy {
+                    role,
+                    given,
+                    key_type,
                 };
-                for path in &keys.files {
-                    if !path.exists() {
-                        twoliter_repo::generate_key(path, key_type)?;
-                        generated.push(path.clone());
-                    } else if let Some(asked) = asked_type {
-                        tracing::warn!(
-                            "--key-type {} applies to generated keys only; the existing '{}' is used as it is",
-                            format!("{asked:?}").to_lowercase(),
-                            path.display()
-                        );
-                    }
-                }
-                Ok(keys)
+                twoliter_repo::init_keys(&infra, &repo.repo, &policy)
             };
-            let root_keys = keys(root_key, config.root_keys.as_ref(), "root")?;
-            let signing_keys = keys(signing_key, config.signing_keys.as_ref(), "signing")?;
+            let root = keys(KeyRole::Root, &root_key)?;
+            let signing = keys(KeyRole::Signing, &signing_key)?;
+            let (root_keys, signing_keys) = (root.keys, signing.keys);
+            let generated = [root.generated, signing.generated].concat();
             let report = twoliter_repo::init(&InitOptions {
                 path: &path,
                 root_keys: &root_keys,
@@ -121,17 +102,14 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             let root = TrustedRoot::from_infra(&infra, &repo.repo, config)?;
             let location = Location::from_infra(&infra, &repo.repo, config)?;
             let keys = keys(&infra, &repo.repo, &signing_key)?;
-            let arch = ctx.arch.to_string();
+            let arch = ctx.arch;
             let artifacts = match &variant {
-                Some(variant) => {
-                    let dir = Artifacts::find_dir(
-                        &root_dir.join("build/images"),
-                        variant,
-                        &arch,
-                        version.as_ref(),
-                    )?;
-                    Some(Artifacts::load(&dir, variant, &arch)?)
-                }
+                Some(variant) => Some(Artifacts::find(
+                    &root_dir.join("build"),
+                    variant,
+                    arch,
+                    version.as_ref(),
+                )?),
                 None => None,
             };
             let extra = twoliter_repo::files_in_dirs(&add_targets)?;

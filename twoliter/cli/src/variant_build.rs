@@ -72,8 +72,8 @@ pub fn run(
                 let metadata = &assembled.metadata;
                 println!(
                     "built {name} {}-{} in {:.1}s ({})",
-                    metadata.version,
-                    metadata.build_id,
+                    metadata.name.version,
+                    metadata.name.build_id,
                     started.elapsed().as_secs_f64(),
                     reasons.join(", ")
                 );

@@ -54,31 +54,16 @@ fn fails(project: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
+/// A unified-plan build of metal-dev `version` in the project, as `twoliter build variant` lays
+/// it out; `latest` points at it.
 fn fake_build(project: &Path, version: &str) {
-    let release = format!("{version}-0123abcd");
-    let dir = project.join("build/images/x86_64-metal-dev").join(&release);
-    std::fs::create_dir_all(&dir).unwrap();
-    let stem = format!("bottlerocket-metal-dev-x86_64-{release}");
-    std::fs::write(
-        dir.join(format!("{stem}.json")),
-        format!(r#"{{"variant":"metal-dev","arch":"x86_64","version":"{version}","build-id":"0123abcd"}}"#),
-    )
-    .unwrap();
-    for suffix in [
-        "-boot.ext4.lz4",
-        "-root.ext4.lz4",
-        "-root.verity.lz4",
-        ".img.lz4",
-    ] {
-        std::fs::write(
-            dir.join(format!("{stem}{suffix}")),
-            format!("{version}{suffix}"),
-        )
-        .unwrap();
-    }
-    let latest = project.join("build/images/x86_64-metal-dev/latest");
-    let _ = std::fs::remove_file(&latest);
-    std::os::unix::fs::symlink(&release, latest).unwrap();
+    let name = test_support::build::name("metal-dev", "x86_64", version, "0123abcd");
+    test_support::build::write_build(
+        &project.join("build"),
+        &name,
+        partitions::PartitionPlan::Unified,
+        |kind| format!("{version}{}", kind.file_name(&name)).into_bytes(),
+    );
 }
 
 /// `twoliter repo create --variant metal-dev --json`, parsed.
@@ -207,32 +192,28 @@ fn repo_lifecycle() {
     assert!(err.contains("Infra.toml:2"), "{err}");
 }
 
-#[cfg(feature = "kms")]
-#[path = "../../repo/tests/support/mod.rs"]
-mod support;
-
 /// The KMS signing path; needs the `kms` feature (`cargo test -p twoliter --features kms --test
 /// repo`), which `.ci/run` runs.
 #[cfg(feature = "kms")]
 mod kms {
-    use super::support::{python_has, script, tuf_oracle, Server};
     use super::*;
+    use test_support::{require_python, script, tuf_oracle, KillOnDrop};
 
     /// Signing through AWS KMS (tough-kms, the AWS SDK's standard configuration pointed at a
     /// loopback stand-in by AWS_ENDPOINT_URL), with targets from --add-targets and no variant.
     #[test]
     fn kms_signing_key_and_add_targets() {
-        if !python_has("cryptography, tuf.ngclient") {
-            println!("NOTICE: KMS test skipped: python3 lacks `cryptography` or `tuf`");
-            return;
-        }
+        require_python(
+            "cryptography, tuf.ngclient",
+            "cryptography 'tuf>=5,<8' 'securesystemslib[crypto]>=1,<2'",
+        );
         let tmp = tempfile::tempdir().unwrap();
         let project = tmp.path();
         let port_file = project.join("kms.port");
         let log = project.join("kms.log");
-        let _kms = Server(
+        let _kms = KillOnDrop(
             Command::new("python3")
-                .arg(script("kms_standin.py"))
+                .arg(script("repo-e2e/kms_standin.py"))
                 .arg("--port-file")
                 .arg(&port_file)
                 .arg("--key-dir")

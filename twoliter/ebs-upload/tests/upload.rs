@@ -2,11 +2,11 @@
 //! `scripts/publish-e2e/ebs_server.py` (512 KiB blocks, checksums verified, fault injection) and
 //! moto (512-byte blocks).
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use test_support::{http_request, KillOnDrop};
 
 use twoliter_ebs_upload::{upload_file, NoProgress, Progress, UploadError, UploadOptions};
 
@@ -14,7 +14,7 @@ const BLOCK: u64 = 524_288;
 
 /// The loopback EBS server, killed on drop.
 struct EbsServer {
-    child: Child,
+    _child: KillOnDrop,
     port: u16,
     store: tempfile::TempDir,
 }
@@ -24,17 +24,17 @@ impl EbsServer {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/publish-e2e/ebs_server.py");
         let store = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .arg("--store")
-            .arg(store.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the loopback EBS server");
+        let mut child = KillOnDrop::spawn(
+            Command::new("python3")
+                .arg(&script)
+                .arg("--store")
+                .arg(store.path())
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped()),
+        );
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
+        BufReader::new(child.child().stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("the server's first line");
         let port = line
@@ -43,7 +43,11 @@ impl EbsServer {
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        EbsServer { child, port, store }
+        EbsServer {
+            _child: child,
+            port,
+            store,
+        }
     }
 
     fn client(&self) -> aws_sdk_ebs::Client {
@@ -51,27 +55,12 @@ impl EbsServer {
     }
 
     fn stats(&self) -> serde_json::Value {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        write!(
-            stream,
-            "GET /_loopback/stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-        )
-        .expect("request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response");
-        let body = response.split("\r\n\r\n").nth(1).expect("a body");
-        serde_json::from_str(body).expect("JSON stats")
+        let response = http_request(self.port, "GET", "/_loopback/stats").expect("stats");
+        serde_json::from_str(&response.body).expect("JSON stats")
     }
 
     fn image(&self, snapshot_id: &str) -> PathBuf {
         self.store.path().join(format!("{snapshot_id}.img"))
-    }
-}
-
-impl Drop for EbsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -2,16 +2,16 @@
 //! whole directory is renamed into place only when complete, so a failed build never leaves
 //! partial artifacts under the final name.
 
-use crate::assemble::{AssembleInput, ImageFormat};
+use crate::assemble::ImageFormat;
 use crate::error::{Error, Result};
-use crate::metadata::{ArtifactFile, Metadata};
+use crate::metadata::{ArtifactFile, DiskRole, Metadata};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use twoliter_artifacts::{ArtifactKind, ArtifactName};
 use twoliter_exec::{ToolCommand, ToolRunner};
 
-/// The name of the link to the newest build in the output directory.
-pub const LATEST: &str = "latest";
+pub use twoliter_artifacts::LATEST;
 
 /// Marks a directory of artifacts being made: `.<version>-<build>.partial-<pid>`.
 const PARTIAL: &str = ".partial-";
@@ -42,10 +42,8 @@ fn remove_abandoned(output_dir: &Path) {
 /// The artifacts of one build while they are being made.
 #[derive(Debug)]
 pub struct ArtifactSet {
-    /// `bottlerocket-<variant>-<arch>-<version>-<build>`.
-    name: String,
-    /// `bottlerocket-<variant>-<arch>`, for the friendly links.
-    friendly: String,
+    /// The build's name, the prefix of every versioned file.
+    name: ArtifactName,
     /// `<output>/<version>-<build>`.
     final_dir: PathBuf,
     /// Where the artifacts are made.
@@ -57,27 +55,24 @@ pub struct ArtifactSet {
 }
 
 impl ArtifactSet {
-    /// Starts a set for `input`'s build in a fresh temporary directory.
-    pub fn begin(input: &AssembleInput) -> Result<Self> {
-        let build = format!("{}-{}", input.version, input.build_id);
-        let final_dir = input.output_dir.join(&build);
-        remove_abandoned(&input.output_dir);
-        let temp_dir = input
-            .output_dir
-            .join(format!(".{build}{PARTIAL}{}", std::process::id()));
+    /// Starts a set for the build `name` in `output_dir` (the variant's images directory), in a
+    /// fresh temporary directory.
+    pub fn begin(output_dir: &Path, name: ArtifactName) -> Result<Self> {
+        let build = name.release();
+        let final_dir = output_dir.join(&build);
+        remove_abandoned(output_dir);
+        let temp_dir = output_dir.join(format!(".{build}{PARTIAL}{}", std::process::id()));
         if temp_dir.exists() {
             std::fs::remove_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, "remove", e))?;
         }
         let work_dir = temp_dir.join(".work");
         std::fs::create_dir_all(&work_dir).map_err(|e| Error::io(&work_dir, "create", e))?;
-        let friendly = format!("bottlerocket-{}-{}", input.variant, input.arch);
         Ok(Self {
-            name: format!("{friendly}-{}-{}", input.version, input.build_id),
-            friendly,
+            name,
             final_dir,
             temp_dir,
             work_dir,
-            output_dir: input.output_dir.clone(),
+            output_dir: output_dir.to_path_buf(),
             finished: false,
         })
     }
@@ -92,29 +87,32 @@ impl ArtifactSet {
         self.work_dir.join(format!("{}{suffix}", self.name))
     }
 
-    /// Compresses `source` into the artifact `<name><suffix>`.
-    pub fn compress(&self, source: &Path, suffix: &str) -> Result<()> {
-        let out = self.temp_dir.join(format!("{}{suffix}", self.name));
+    /// Compresses `source` into the artifact of `kind`.
+    pub fn compress(&self, source: &Path, kind: ArtifactKind) -> Result<()> {
+        let out = self.temp_dir.join(kind.file_name(&self.name));
         crate::lz4::compress_file(source, &out)?;
         Ok(())
     }
 
-    /// Converts the raw disk `source` into `<name><tag>.<format>` with `qemu-img`.
+    /// Converts the raw `disk` image `source` into `format` with `qemu-img`
+    /// ([`ArtifactKind::ConvertedOsDisk`] / [`ArtifactKind::ConvertedDataDisk`]).
     pub fn convert(
         &self,
         runner: &dyn ToolRunner,
         source: &Path,
         format: ImageFormat,
-        tag: &str,
+        disk: DiskRole,
     ) -> Result<()> {
+        let (kind, tag) = match disk {
+            DiskRole::Os => (ArtifactKind::ConvertedOsDisk(format), ""),
+            DiskRole::Data => (ArtifactKind::ConvertedDataDisk(format), "-data"),
+        };
         let (extension, options): (&str, &[&str]) = match format {
             ImageFormat::Raw => return Ok(()),
             ImageFormat::Qcow2 => ("qcow2", &["-O", "qcow2"]),
             ImageFormat::Vmdk => ("vmdk", &["-O", "vmdk", "-o", "subformat=streamOptimized"]),
         };
-        let out = self
-            .temp_dir
-            .join(format!("{}{tag}.{extension}", self.name));
+        let out = self.temp_dir.join(kind.file_name(&self.name));
         runner
             .run(
                 &ToolCommand::new("qemu-img")
@@ -149,14 +147,15 @@ impl ArtifactSet {
             .par_iter()
             .map(|file| checksum(&self.temp_dir.join(file), file))
             .collect::<Result<_>>()?;
-        let metadata_file = format!("{}.json", self.name);
+        let metadata_file = ArtifactKind::Metadata.file_name(&self.name);
         let text = serde_json::to_string_pretty(&metadata)
             .map_err(|e| Error::Invalid(format!("cannot serialize the metadata: {e}")))?;
-        write_synced(&self.temp_dir.join(&metadata_file), text.as_bytes())?;
+        twoliter_artifacts::write_atomic(&self.temp_dir.join(&metadata_file), text.as_bytes())?;
         files.push(metadata_file);
+        let (versioned, friendly) = (self.name.to_string(), self.name.friendly());
         for file in &files {
-            if let Some(rest) = file.strip_prefix(&self.name) {
-                let link = self.temp_dir.join(format!("{}{rest}", self.friendly));
+            if let Some(rest) = file.strip_prefix(&versioned) {
+                let link = self.temp_dir.join(format!("{friendly}{rest}"));
                 std::os::unix::fs::symlink(file, &link)
                     .map_err(|e| Error::io(&link, "create link", e))?;
             }
@@ -294,14 +293,6 @@ fn checksum(path: &Path, file: &str) -> Result<ArtifactFile> {
         size,
         sha256: hex::encode(hasher.finalize()),
     })
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).map_err(|e| Error::io(path, "create", e))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::io(path, "write", e))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

@@ -4,26 +4,17 @@
 use crate::artifacts::ArtifactSet;
 use crate::error::{Error, Result};
 use crate::fs::{self, Ext4Spec, RootFs, Usage};
-use crate::metadata::{Metadata, PartitionUsage, VerityInfo};
+use crate::metadata::{verity_info, DiskRole, Metadata, PartitionUsage};
 use partitions::{Bank, DiskPlan, Layout, PartitionId, PartitionPlan, PlanInput};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use twoliter_artifacts::{ArtifactKind, ArtifactName};
 use twoliter_exec::ToolRunner;
 use uuid::Uuid;
 
-/// Output disk formats besides the raw image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageFormat {
-    /// Raw disk images only (lz4-compressed).
-    Raw,
-    /// Also QEMU qcow2 images.
-    Qcow2,
-    /// Also stream-optimized VMware disks.
-    Vmdk,
-}
+pub use twoliter_artifacts::ImageFormat;
 
 /// Everything that determines an image.
 #[derive(Debug, Clone)]
@@ -66,44 +57,17 @@ pub struct AssembleInput {
 pub const MAX_EPOCH: u64 = (1 << 34) - 1;
 
 impl AssembleInput {
-    /// Checks the values that end up in file names and timestamps.
-    pub fn validate(&self) -> Result<()> {
-        let name_like = |value: &str, field: &str, allowed: &str| -> Result<()> {
-            let ok = !value.is_empty()
-                && !value.starts_with(['.', '-'])
-                && !value.contains("..")
-                && value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || allowed.contains(c));
-            if ok {
-                Ok(())
-            } else {
-                Err(Error::Invalid(format!(
-                    "{field} `{value}` is not valid: use letters, digits and `{allowed}`, not starting with `.` or `-`"
-                )))
-            }
-        };
-        name_like(&self.variant, "variant", "-.")?;
-        name_like(&self.arch, "arch", "_")?;
-        name_like(&self.build_id, "build id", "-._")?;
-        let parts: Vec<&str> = self.version.split('.').collect();
-        if parts.len() != 3
-            || parts
-                .iter()
-                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(Error::Invalid(format!(
-                "release version `{}` is not X.Y.Z (three numbers)",
-                self.version
-            )));
-        }
+    /// Checks the values that end up in file names and timestamps; returns the build's name.
+    pub fn validate(&self) -> Result<ArtifactName> {
+        let name =
+            ArtifactName::from_parts(&self.variant, &self.arch, &self.version, &self.build_id)?;
         if !(1..=MAX_EPOCH).contains(&self.epoch) {
             return Err(Error::Invalid(format!(
                 "SOURCE_DATE_EPOCH {} is outside 1..={MAX_EPOCH} (0 means \"now\" to e2fsprogs, and ext4 cannot store later times)",
                 self.epoch
             )));
         }
-        Ok(())
+        Ok(name)
     }
 
     /// Seed for salts, UUIDs and GUIDs: a digest of what identifies the image.
@@ -155,7 +119,7 @@ pub fn assemble(
     input: &AssembleInput,
     progress: &dyn Fn(&'static str),
 ) -> Result<Assembled> {
-    input.validate()?;
+    let name = input.validate()?;
     let mut clock = Clock::start();
     let named = |what: &'static str| {
         move |error: Error| match error {
@@ -206,7 +170,7 @@ pub fn assemble(
 
     std::fs::create_dir_all(&input.output_dir)
         .map_err(|e| Error::io(&input.output_dir, "create", e))?;
-    let set = ArtifactSet::begin(input)?;
+    let set = ArtifactSet::begin(&input.output_dir, name.clone())?;
     let work = set.work_dir().to_path_buf();
 
     // Root filesystem.
@@ -361,36 +325,30 @@ pub fn assemble(
 
     // Compressed and converted artifacts.
     progress("compression");
-    set.compress(&os_disk, ".img.lz4")?;
+    set.compress(&os_disk, ArtifactKind::OsDisk)?;
     if let Some(path) = &data_disk {
-        set.compress(path, "-data.img.lz4")?;
+        set.compress(path, ArtifactKind::DataDisk)?;
     }
-    set.compress(&boot_image, "-boot.ext4.lz4")?;
-    set.compress(
-        &root_image,
-        &format!("-root.{}.lz4", input.root_fs.extension()),
-    )?;
-    set.compress(&verity_path, "-root.verity.lz4")?;
+    set.compress(&boot_image, ArtifactKind::Boot)?;
+    set.compress(&root_image, ArtifactKind::Root(input.root_fs))?;
+    set.compress(&verity_path, ArtifactKind::Verity)?;
     clock.lap("compression");
     match input.image_format {
         ImageFormat::Raw => {}
         format => {
             progress("conversion");
-            set.convert(runner, &os_disk, format, "")?;
+            set.convert(runner, &os_disk, format, DiskRole::Os)?;
             if let Some(path) = &data_disk {
-                set.convert(runner, path, format, "-data")?;
+                set.convert(runner, path, format, DiskRole::Data)?;
             }
             clock.lap("conversion");
         }
     }
 
     let metadata = Metadata {
-        variant: input.variant.clone(),
-        arch: input.arch.clone(),
-        version: input.version.clone(),
-        build_id: input.build_id.clone(),
+        name,
         image_format: input.image_format,
-        partition_plan: input.plan.as_str().to_string(),
+        partition_plan: input.plan,
         in_place_updates: input.in_place_updates,
         os_image_size_gib: input.os_image_gib,
         data_image_size_gib: input.data_image_gib,
@@ -398,7 +356,7 @@ pub fn assemble(
         source_date_epoch: input.epoch,
         kernel_cmdline: cmdline,
         boot_partuuid_placeholder: twoliter_verity::GRUB_BOOT_PARTUUID_VAR.to_string(),
-        verity: VerityInfo::from(&verity),
+        verity: verity_info(&verity),
         disks: layout_report(&layout),
         partitions: partitions_usage,
         artifacts: Vec::new(),
@@ -433,8 +391,8 @@ fn layout_report(layout: &Layout) -> Vec<crate::metadata::DiskReport> {
         .disks()
         .map(|disk| crate::metadata::DiskReport {
             disk: match disk.kind {
-                partitions::DiskKind::Os => "os".into(),
-                partitions::DiskKind::Data => "data".into(),
+                partitions::DiskKind::Os => DiskRole::Os,
+                partitions::DiskKind::Data => DiskRole::Data,
             },
             size_mib: disk.size_mib,
             disk_guid: disk.disk_guid.to_string(),

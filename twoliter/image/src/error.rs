@@ -86,6 +86,10 @@ pub enum Error {
     /// The inputs describe no valid image.
     #[error("{0}")]
     Invalid(String),
+    /// A name or artifact-directory rule of the artifact contract is broken (a variant, arch,
+    /// version or build id that cannot be in a file name).
+    #[error(transparent)]
+    Artifact(#[from] twoliter_artifacts::Error),
 }
 
 impl Error {

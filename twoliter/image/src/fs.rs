@@ -12,25 +12,7 @@ use uuid::Uuid;
 /// Filesystem block size for every image.
 pub const BLOCK_SIZE: u64 = 4096;
 
-/// Which filesystem the root partition gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RootFs {
-    /// ext4 without a journal, 4 KiB blocks, shrunk to its content.
-    Ext4,
-    /// erofs (lz4-compressed), read-only by design.
-    Erofs,
-}
-
-impl RootFs {
-    /// The file extension of an image of this filesystem.
-    pub fn extension(self) -> &'static str {
-        match self {
-            RootFs::Ext4 => "ext4",
-            RootFs::Erofs => "erofs",
-        }
-    }
-}
+pub use twoliter_artifacts::RootFs;
 
 /// How to make one ext4 filesystem.
 #[derive(Debug, Clone)]

@@ -48,6 +48,22 @@ impl Arch {
             Arch::Aarch64 => "aarch64",
         }
     }
+
+    /// The architecture's name in EC2 (`RegisterImage`'s `Architecture`): `x86_64`, `arm64`.
+    pub fn ec2_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+
+    /// The architecture's name in OCI image platforms (GOARCH): `amd64`, `arm64`.
+    pub fn oci_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
 }
 
 impl fmt::Display for Arch {
@@ -682,5 +698,20 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("v.yaml:2"), "{shown}");
+    }
+
+    #[test]
+    fn arch_names_per_ecosystem() {
+        let names: Vec<_> = Arch::ALL
+            .iter()
+            .map(|a| (a.name(), a.ec2_name(), a.oci_name()))
+            .collect();
+        assert_eq!(
+            names,
+            [("x86_64", "x86_64", "amd64"), ("aarch64", "arm64", "arm64")]
+        );
+        for arch in Arch::ALL {
+            assert_eq!(Arch::from_name(arch.oci_name()), Some(arch));
+        }
     }
 }

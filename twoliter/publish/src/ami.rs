@@ -3,7 +3,7 @@
 
 use crate::amis::{AmisFile, Image};
 use crate::artifacts::PreparedImages;
-use crate::aws::Aws;
+use crate::aws::{Aws, Region};
 use crate::permissions::live_permissions;
 use crate::progress::UploadBar;
 use crate::{Error, Result};
@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use twoliter_ebs_upload::{UploadOptions, Uploaded};
-use twoliter_project::AmiSpec;
+use twoliter_project::{AmiSpec, Arch};
 
 /// Regions copied to at the same time.
 const COPY_PARALLELISM: usize = 4;
@@ -29,9 +29,9 @@ pub struct AmiOptions {
     /// The AMI description.
     pub description: String,
     /// Regions; the first is where the snapshots are uploaded and the AMI registered.
-    pub regions: Vec<String>,
-    /// The EC2 architecture (`x86_64` or `arm64`).
-    pub architecture: String,
+    pub regions: Vec<Region>,
+    /// The architecture.
+    pub arch: Arch,
     /// Registration settings from the variant.
     pub spec: AmiSpec,
     /// Size of the root volume, GiB.
@@ -42,14 +42,6 @@ pub struct AmiOptions {
     pub upload: UploadOptions,
     /// How long to wait for a snapshot or image to become ready.
     pub wait_timeout: Duration,
-}
-
-/// The EC2 architecture name for a twoliter architecture.
-pub fn ec2_architecture(arch: &str) -> &str {
-    match arch {
-        "aarch64" => "arm64",
-        other => other,
-    }
 }
 
 /// What one `publish ami` did, for `--json` and the summary.
@@ -70,8 +62,8 @@ pub async fn publish(
     images: &PreparedImages,
     options: &AmiOptions,
 ) -> Result<(AmisFile, PublishReport)> {
-    let (first, others) = options
-        .regions
+    let regions: Vec<String> = options.regions.iter().map(Region::to_string).collect();
+    let (first, others) = regions
         .split_first()
         .ok_or_else(|| Error::Usage("no region to publish to".into()))?;
     let ec2 = aws.ec2(first);
@@ -280,7 +272,7 @@ async fn register(
         .register_image()
         .name(&options.name)
         .description(&options.description)
-        .architecture(ArchitectureValues::from(options.architecture.as_str()))
+        .architecture(ArchitectureValues::from(options.arch.ec2_name()))
         .virtualization_type("hvm")
         .root_device_name("/dev/xvda")
         .ena_support(true)

@@ -5,8 +5,7 @@
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The AMIs of one image, by region.
 pub type AmisFile = BTreeMap<String, Image>;
@@ -66,22 +65,6 @@ pub fn describe_permissions(permissions: &[LaunchPermission]) -> String {
         .join(", ")
 }
 
-/// Where the AMIs of `name` are recorded in `dir`.
-/// AMI names may hold `/` and spaces; in the file name those become `_`.
-pub fn path(dir: &Path, name: &str) -> PathBuf {
-    let file: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    dir.join(format!("{file}-amis.json"))
-}
-
 /// Reads an amis file.
 pub fn read(path: &Path) -> Result<AmisFile> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Artifact {
@@ -105,22 +88,40 @@ pub fn read(path: &Path) -> Result<AmisFile> {
 
 /// Writes an amis file atomically (temp file, fsync, rename).
 pub fn write(path: &Path, amis: &AmisFile) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("write into", dir, e))?;
     let mut text = serde_json::to_string_pretty(amis).expect("amis serialise");
     text.push('\n');
-    use std::os::unix::fs::PermissionsExt;
-    temp.write_all(text.as_bytes())
-        .and_then(|()| {
-            temp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
-        })
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| Error::io("write", temp.path(), e))?;
-    temp.persist(path)
-        .map_err(|e| Error::io("write", path, e.error))?;
+    Ok(twoliter_artifacts::write_atomic(path, text.as_bytes())?)
+}
+
+/// Keeps the AMIs of `regions` only (all when `regions` is empty).
+///
+/// # Errors
+/// [`Error::Artifact`] naming the file `path` the AMIs came from when none is left.
+pub fn only_regions(amis: &mut AmisFile, regions: &[String], path: &Path) -> Result<()> {
+    if regions.is_empty() {
+        return Ok(());
+    }
+    amis.retain(|region, _| regions.contains(region));
+    if amis.is_empty() {
+        return Err(Error::Artifact {
+            path: path.to_path_buf(),
+            message: format!("has no AMI in {}", regions.join(", ")),
+        });
+    }
     Ok(())
+}
+
+/// The AMIs as the SSM parameters name them.
+pub fn published_images(amis: &AmisFile) -> BTreeMap<String, twoliter_ssm::PublishedImage> {
+    amis.iter()
+        .map(|(region, image)| {
+            let published = twoliter_ssm::PublishedImage {
+                id: image.id.clone(),
+                name: image.name.clone(),
+            };
+            (region.clone(), published)
+        })
+        .collect()
 }
 
 /// Merges what an earlier `amis.json` recorded: regions this run did not publish to stay (a
@@ -148,4 +149,61 @@ pub fn merge_earlier(amis: &mut AmisFile, earlier: &AmisFile) -> Vec<String> {
         image.snapshots = snapshots;
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(id: &str, name: &str, snapshots: &[&str]) -> Image {
+        Image {
+            id: id.into(),
+            name: name.into(),
+            public: false,
+            launch_permissions: vec![],
+            snapshots: snapshots.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn merging_keeps_other_regions_and_known_snapshots() {
+        let mut earlier = AmisFile::new();
+        earlier.insert("us-east-1".into(), image("ami-e", "n", &["snap-e"]));
+        earlier.insert("us-west-2".into(), image("ami-w", "n", &["snap-1"]));
+        earlier.insert("eu-west-1".into(), image("ami-x", "other", &[]));
+        let mut amis = AmisFile::new();
+        amis.insert("us-west-2".into(), image("ami-w", "n", &["snap-2"]));
+        let kept = merge_earlier(&mut amis, &earlier);
+        assert_eq!(kept, ["us-east-1"]);
+        assert_eq!(amis["us-west-2"].snapshots, ["snap-1", "snap-2"]);
+        assert!(!amis.contains_key("eu-west-1"));
+    }
+
+    #[test]
+    fn files_round_trip_and_filter_by_region() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("n-amis.json");
+        assert!(read(&path).unwrap_err().to_string().contains("--ami-input"));
+        let mut amis = AmisFile::new();
+        amis.insert("us-east-1".into(), image("ami-e", "n", &[]));
+        amis.insert("us-west-2".into(), image("ami-w", "n", &[]));
+        write(&path, &amis).unwrap();
+        let mut back = read(&path).unwrap();
+        assert_eq!(back, amis);
+        assert_eq!(published_images(&back)["us-east-1"].id, "ami-e");
+        only_regions(&mut back, &[], &path).unwrap();
+        assert_eq!(back.len(), 2);
+        only_regions(&mut back, &["us-west-2".into()], &path).unwrap();
+        assert_eq!(back.keys().collect::<Vec<_>>(), ["us-west-2"]);
+        let error = only_regions(&mut back, &["eu-west-1".into()], &path).unwrap_err();
+        assert!(
+            error.to_string().contains("has no AMI in eu-west-1"),
+            "{error}"
+        );
+        std::fs::write(&path, "{}").unwrap();
+        assert!(read(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("lists no AMIs"));
+    }
 }

@@ -1,167 +1,88 @@
-//! The artifacts of a built variant, found through their metadata file and checked before
-//! anything is uploaded: a wrong file must be an error here, not a broken AMI later.
+//! The artifacts of a built variant, read through the artifact contract
+//! ([`twoliter_artifacts`]) and checked before anything is uploaded: a wrong file must be an
+//! error here, not a broken AMI later.
 
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
-use twoliter_image::metadata::DiskReport;
-use twoliter_image::Metadata;
+use twoliter_artifacts::{ArtifactDir, ArtifactKind, DiskReport, DiskRole};
+use twoliter_project::Arch;
 
-/// A built variant's artifacts, from one artifact directory.
-#[derive(Debug, Clone)]
-pub struct Artifacts {
-    /// The artifact directory (`build/images/<arch>-<variant>/<version>-<build>/`).
-    pub dir: PathBuf,
-    /// The image name (`bottlerocket-<variant>-<arch>-<version>-<build>`).
-    pub name: String,
-    /// The build's metadata file, parsed.
-    pub metadata: Metadata,
-}
-
-impl Artifacts {
-    /// Reads the metadata file of the artifact directory `dir` (`<name>.json`, as
-    /// `twoliter build variant` writes it). Links such as `latest` are followed.
-    pub fn open(dir: &Path) -> Result<Artifacts> {
-        let dir = dir.canonicalize().map_err(|e| Error::Artifact {
+/// Opens the artifact directory `dir` and checks that it holds a build of `variant` (when
+/// named) for `arch` (when named).
+///
+/// # Errors
+/// [`Error::Artifacts`] when `dir` is no artifact directory, [`Error::Artifact`] when it holds
+/// another variant's or architecture's build.
+pub fn open_checked(dir: &Path, variant: Option<&str>, arch: Option<Arch>) -> Result<ArtifactDir> {
+    let artifacts = ArtifactDir::open(dir)?;
+    let name = artifacts.name();
+    if let Some(arch) = arch.filter(|arch| *arch != name.arch) {
+        return Err(Error::Artifact {
             path: dir.to_path_buf(),
             message: format!(
-                "no artifact directory here ({e}); build the variant first with `twoliter build variant`"
+                "holds a {} build, not {arch}; drop --arch or pass the {arch} build",
+                name.arch
             ),
+        });
+    }
+    if let Some(variant) = variant.filter(|variant| *variant != name.variant) {
+        return Err(Error::Artifact {
+            path: dir.to_path_buf(),
+            message: format!("holds a build of {}, not {variant}", name.variant),
+        });
+    }
+    Ok(artifacts)
+}
+
+/// Decompresses the OS (and data) image of `artifacts` into `work` and checks each against the
+/// metadata: the size, both GPT copies, the disk GUID and every partition's name, type and
+/// GUID.
+///
+/// # Errors
+/// [`Error::Artifact`] naming the image that is missing or does not match, and
+/// [`Error::Decompress`].
+pub fn prepare(artifacts: &ArtifactDir, work: &Path) -> Result<PreparedImages> {
+    let mut os = None;
+    let mut data = None;
+    for (role, kind) in artifacts.metadata().disk_kinds() {
+        let raw = prepare_disk(artifacts, role, kind, work)?;
+        match role {
+            DiskRole::Os => os = Some(raw),
+            DiskRole::Data => data = Some(raw),
+        }
+    }
+    let os = os.ok_or_else(|| Error::Artifact {
+        path: artifacts.path(ArtifactKind::Metadata),
+        message: "the build has no OS disk".into(),
+    })?;
+    Ok(PreparedImages { os, data })
+}
+
+fn prepare_disk(
+    artifacts: &ArtifactDir,
+    role: DiskRole,
+    kind: ArtifactKind,
+    work: &Path,
+) -> Result<PathBuf> {
+    let report = artifacts
+        .metadata()
+        .disk(role)
+        .ok_or_else(|| Error::Artifact {
+            path: artifacts.path(ArtifactKind::Metadata),
+            message: format!("the metadata describes no `{role}` disk"),
         })?;
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
-        let mut found = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io("list", &dir, e))?.path();
-            let file = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if !file.starts_with("bottlerocket-")
-                || !file.ends_with(".json")
-                || file.ends_with("-amis.json")
-                || path.is_symlink()
-            {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-            let metadata: Metadata = serde_json::from_str(&text).map_err(|e| Error::Artifact {
-                path: path.clone(),
-                message: format!("not a twoliter image metadata file: {e}"),
-            })?;
-            found.push((file.trim_end_matches(".json").to_string(), metadata));
-        }
-        // Friendly names (`bottlerocket-<variant>-<arch>.json`) may be copies rather than links
-        // (a build directory copied with links dereferenced): the versioned name is the build.
-        if found.len() > 1 {
-            found.retain(|(name, m)| {
-                *name
-                    == format!(
-                        "bottlerocket-{}-{}-{}-{}",
-                        m.variant, m.arch, m.version, m.build_id
-                    )
-            });
-        }
-        match found.len() {
-            1 => {
-                let (name, metadata) = found.remove(0);
-                Ok(Artifacts {
-                    dir,
-                    name,
-                    metadata,
-                })
-            }
-            0 => Err(Error::Artifact {
-                path: dir,
-                message: "holds no image metadata file (bottlerocket-*.json); build the variant first with `twoliter build variant`".into(),
-            }),
-            n => Err(Error::Artifact {
-                path: dir,
-                message: format!(
-                    "holds {n} metadata files of different builds; pass one build's directory (build/images/<arch>-<variant>/<version>-<build>)"
-                ),
-            }),
-        }
+    let compressed = artifacts.path(kind);
+    if !compressed.is_file() {
+        return Err(Error::Artifact {
+            path: compressed,
+            message: "is missing; rebuild the variant".into(),
+        });
     }
-
-    /// Takes the build's publish lock (`.publish.lock` in the artifact directory): one
-    /// `publish ami` per build at a time, so two runs cannot register two AMIs of one name.
-    /// Work directories a killed run left behind are removed.
-    pub fn lock(&self) -> Result<std::fs::File> {
-        let path = self.dir.join(".publish.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Artifact {
-                path: self.dir.clone(),
-                message:
-                    "another `twoliter publish ami` is publishing this build; wait for it to finish"
-                        .into(),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
-        }
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))?;
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(".publish-") {
-                let stale = entry.path();
-                tracing::info!("removing {}, left by an interrupted run", stale.display());
-                std::fs::remove_dir_all(&stale).map_err(|e| Error::io("remove", &stale, e))?;
-            }
-        }
-        Ok(file)
-    }
-
-    /// The compressed OS disk image.
-    pub fn os_image(&self) -> PathBuf {
-        self.dir.join(format!("{}.img.lz4", self.name))
-    }
-
-    /// The compressed data disk image, when the build has one (split partition plan).
-    pub fn data_image(&self) -> Option<PathBuf> {
-        (self.metadata.partition_plan == "split")
-            .then(|| self.dir.join(format!("{}-data.img.lz4", self.name)))
-    }
-
-    /// The partition table the metadata records for `disk` (`os` or `data`).
-    fn disk(&self, disk: &str) -> Result<&DiskReport> {
-        self.metadata
-            .disks
-            .iter()
-            .find(|d| d.disk == disk)
-            .ok_or_else(|| Error::Artifact {
-                path: self.dir.join(format!("{}.json", self.name)),
-                message: format!("the metadata describes no `{disk}` disk"),
-            })
-    }
-
-    /// Decompresses the OS (and data) image into `work` and checks each against the metadata:
-    /// the size, both GPT copies, the disk GUID and every partition's name, type and GUID.
-    pub fn prepare(&self, work: &Path) -> Result<PreparedImages> {
-        let os = self.prepare_disk(&self.os_image(), "os", work)?;
-        let data = match self.data_image() {
-            Some(path) => Some(self.prepare_disk(&path, "data", work)?),
-            None => None,
-        };
-        Ok(PreparedImages { os, data })
-    }
-
-    fn prepare_disk(&self, compressed: &Path, disk: &str, work: &Path) -> Result<PathBuf> {
-        let report = self.disk(disk)?;
-        if !compressed.is_file() {
-            return Err(Error::Artifact {
-                path: compressed.to_path_buf(),
-                message: "is missing; rebuild the variant".into(),
-            });
-        }
-        let raw = work.join(format!("{}-{disk}.img", self.name));
-        let size =
-            twoliter_image::lz4::decompress_file(compressed, &raw).map_err(Error::Decompress)?;
-        check_disk(compressed, &raw, size, report)?;
-        Ok(raw)
-    }
+    let raw = work.join(format!("{}-{role}.img", artifacts.name()));
+    let size =
+        twoliter_image::lz4::decompress_file(&compressed, &raw).map_err(Error::Decompress)?;
+    check_disk(&compressed, &raw, size, report)?;
+    Ok(raw)
 }
 
 /// Decompressed, checked raw disk images.

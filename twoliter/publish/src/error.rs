@@ -23,6 +23,9 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// The artifact directory is missing or not one build's.
+    #[error(transparent)]
+    Artifacts(#[from] twoliter_artifacts::Error),
     /// An image could not be decompressed.
     #[error("cannot decompress the image (corrupt or truncated? rebuild the variant)")]
     Decompress(#[source] twoliter_image::Error),

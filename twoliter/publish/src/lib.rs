@@ -10,8 +10,10 @@ pub mod ami;
 pub mod amis;
 pub mod artifacts;
 pub mod aws;
+pub mod build;
 pub mod error;
 pub mod permissions;
 pub mod progress;
+pub mod snapshot;
 
 pub use error::{Error, Result};

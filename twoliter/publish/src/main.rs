@@ -2,6 +2,7 @@
 //! slow to compile, so it lives in its own binary, off the path of `twoliter build`).
 
 mod cli;
+mod cmd;
 
 use clap::Parser;
 use std::process::ExitCode;

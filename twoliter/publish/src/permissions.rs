@@ -33,13 +33,17 @@ pub struct Principals {
 }
 
 impl Principals {
-    /// Checks the principals before any call, so a typo changes nothing anywhere.
-    pub fn check(&self) -> Result<()> {
-        if self.user_ids.is_empty()
+    /// Whether no principal is named.
+    pub fn is_empty(&self) -> bool {
+        self.user_ids.is_empty()
             && self.groups.is_empty()
             && self.organization_arns.is_empty()
             && self.organizational_unit_arns.is_empty()
-        {
+    }
+
+    /// Checks the principals before any call, so a typo changes nothing anywhere.
+    pub fn check(&self) -> Result<()> {
+        if self.is_empty() {
             return Err(Error::Usage(
                 "name whom to grant or revoke: --user-ids, --group-names, --organization-arns, --organizational-unit-arns or --make-public".into(),
             ));

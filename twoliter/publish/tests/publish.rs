@@ -6,7 +6,8 @@ use aws_sdk_ec2::types::Filter;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+use test_support::KillOnDrop;
 
 const NAME: &str = "bottlerocket-test-x86_64-1.2.3-abc";
 const REGIONS: &str = "us-west-2,us-east-1,eu-west-1";
@@ -14,7 +15,7 @@ const REGIONS: &str = "us-west-2,us-east-1,eu-west-1";
 /// moto, a recording proxy for EC2 in front of it, and a built image.
 struct Env {
     moto: moto_server::MotoServer,
-    proxy: Child,
+    _proxy: KillOnDrop,
     proxy_port: u16,
     log: PathBuf,
     dir: tempfile::TempDir,
@@ -38,15 +39,15 @@ impl Env {
         if let Some(action) = fail {
             command.args(["--fail", action]);
         }
-        let mut proxy = command.spawn().expect("run record_proxy.py");
+        let mut proxy = KillOnDrop::spawn(&mut command);
         let mut line = String::new();
-        BufReader::new(proxy.stdout.take().unwrap())
+        BufReader::new(proxy.child().stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let proxy_port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
         Env {
             moto,
-            proxy,
+            _proxy: proxy,
             proxy_port,
             log,
             dir,
@@ -136,13 +137,6 @@ impl Env {
 
     fn amis(&self) -> Value {
         serde_json::from_str(&std::fs::read_to_string(self.amis_file()).unwrap()).unwrap()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = self.proxy.kill();
-        let _ = self.proxy.wait();
     }
 }
 

@@ -1,9 +1,11 @@
 //! A variant's built images, as `twoliter build variant` leaves them in
-//! `build/images/<arch>-<variant>/<version>-<build>/`.
+//! `build/images/<arch>-<variant>/<version>-<build>/`, read through the artifact contract
+//! ([`twoliter_artifacts`]).
 
 use crate::error::{io_err, Error, Result};
-use semver::Version;
 use std::path::{Path, PathBuf};
+use twoliter_artifacts::{ArtifactDir, ArtifactKind, ArtifactName};
+use twoliter_project::Arch;
 
 /// One file that becomes a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,150 +19,73 @@ pub struct ArtifactFile {
 /// The files of one build that go into an update repository.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
-    /// The variant.
-    pub variant: String,
-    /// The architecture.
-    pub arch: String,
-    /// The OS version.
-    pub version: Version,
-    /// The build id (commit and `-dirty` marker).
-    pub build_id: String,
+    /// The build: variant, architecture, version and build id.
+    pub name: ArtifactName,
     /// The BOOT partition image (`...-boot.ext4.lz4`).
     pub boot: ArtifactFile,
-    /// The ROOT partition image (`...-root.ext4.lz4`).
+    /// The ROOT partition image (`...-root.<ext4|erofs>.lz4`).
     pub root: ArtifactFile,
     /// The dm-verity hash image (`...-root.verity.lz4`).
     pub hash: ArtifactFile,
-    /// Whole OS and data disk images, when built.
+    /// The whole OS disk image, and the data disk image of the split plan.
     pub disks: Vec<ArtifactFile>,
     /// Migrations (`<dir>/migrations/*`), added to the manifest from the previous version.
     pub migrations: Vec<ArtifactFile>,
 }
 
 impl Artifacts {
-    /// The build directory for `variant`/`arch` under `images_dir` (`<project>/build/images`):
-    /// the newest build of `version` when given, else `latest`.
+    /// The build of `variant` for `arch` under `build_dir` (the project's `build/`): the
+    /// newest build of `version` when given, else the `latest` one
+    /// ([`ArtifactDir::find`]).
     ///
     /// # Errors
-    /// [`Error::Artifacts`] when there is no such build.
-    pub fn find_dir(
-        images_dir: &Path,
+    /// [`Error::ArtifactDir`] when there is no such build, and the errors of
+    /// [`Artifacts::from_dir`].
+    pub fn find(
+        build_dir: &Path,
         variant: &str,
-        arch: &str,
-        version: Option<&Version>,
-    ) -> Result<PathBuf> {
-        let base = images_dir.join(format!("{arch}-{variant}"));
-        let fail = |reason: String| Error::Artifacts {
-            variant: variant.to_string(),
-            arch: arch.to_string(),
-            dir: base.clone(),
-            reason,
-        };
-        let Some(version) = version else {
-            let latest = base.join("latest");
-            return if latest.is_dir() {
-                Ok(latest)
-            } else {
-                Err(fail(format!(
-                    "no 'latest' build; run `twoliter build variant {variant} --arch {arch}` first"
-                )))
-            };
-        };
-        let prefix = format!("{version}-");
-        let entries = std::fs::read_dir(&base).map_err(|e| {
-            fail(format!(
-                "cannot list builds ({e}); run `twoliter build variant {variant} --arch {arch}` first"
-            ))
-        })?;
-        let mut builds: Vec<(std::time::SystemTime, PathBuf)> = entries
-            .filter_map(|entry| entry.ok())
-            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
-            .filter_map(|entry| {
-                let modified = entry.metadata().ok()?.modified().ok()?;
-                Some((modified, entry.path()))
-            })
-            .collect();
-        builds.sort();
-        builds
-            .pop()
-            .map(|(_, path)| path)
-            .ok_or_else(|| fail(format!("no build of version {version}")))
+        arch: Arch,
+        version: Option<&semver::Version>,
+    ) -> Result<Self> {
+        Self::from_dir(&ArtifactDir::find(build_dir, variant, arch, version)?)
     }
 
-    /// Reads the build in `dir`: its metadata JSON (the regular `*.json` whose `variant` and
-    /// `arch` match) names the version and build id, and the images are found by the same
-    /// file-name prefix.
+    /// Reads the build in the artifact directory `dir`.
     ///
     /// # Errors
-    /// [`Error::Artifacts`] when the metadata or a required image is missing.
-    pub fn load(dir: &Path, variant: &str, arch: &str) -> Result<Self> {
-        let fail = |reason: String| Error::Artifacts {
-            variant: variant.to_string(),
-            arch: arch.to_string(),
-            dir: dir.to_path_buf(),
-            reason,
-        };
-        let entries = std::fs::read_dir(dir).map_err(io_err("list", dir))?;
-        let mut found = None;
-        for entry in entries.filter_map(|entry| entry.ok()) {
-            let path = entry.path();
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if !is_file || path.extension().is_none_or(|e| e != "json") {
-                continue;
+    /// [`Error::ArtifactDir`] when `dir` is not one build's artifact directory, and the errors
+    /// of [`Artifacts::from_dir`].
+    pub fn load(dir: &Path) -> Result<Self> {
+        Self::from_dir(&ArtifactDir::open(dir)?)
+    }
+
+    /// The targets of an opened build: the files its metadata names.
+    ///
+    /// # Errors
+    /// [`Error::MissingArtifact`] when an image the metadata promises is missing.
+    pub fn from_dir(dir: &ArtifactDir) -> Result<Self> {
+        let name = dir.name().clone();
+        let required = |kind: ArtifactKind| -> Result<ArtifactFile> {
+            let path = dir.path(kind);
+            let file = kind.file_name(&name);
+            if path.is_file() {
+                Ok(ArtifactFile { name: file, path })
+            } else {
+                Err(Error::MissingArtifact {
+                    name: Box::new(name.clone()),
+                    dir: dir.dir().to_path_buf(),
+                    file,
+                })
             }
-            let Ok(text) = std::fs::read(&path) else {
-                continue;
-            };
-            let Ok(meta) = serde_json::from_slice::<serde_json::Value>(&text) else {
-                continue;
-            };
-            // Only the versioned metadata file counts (not the friendly `latest`-style name, which
-            // is a plain copy when the directory was copied with symlinks dereferenced): target
-            // names must carry the version, or a later release would replace this one's images.
-            let versioned = format!(
-                "bottlerocket-{variant}-{arch}-{}{}.json",
-                meta["version"].as_str().unwrap_or_default(),
-                meta["build-id"]
-                    .as_str()
-                    .filter(|id| !id.is_empty())
-                    .map(|id| format!("-{id}"))
-                    .unwrap_or_default()
-            );
-            if meta["variant"] == variant
-                && meta["arch"] == arch
-                && path.file_name().is_some_and(|n| *n == *versioned)
-            {
-                found = Some((path, meta));
-                break;
-            }
-        }
-        let (meta_path, meta) = found.ok_or_else(|| {
-            fail(
-                "no image metadata (*.json with this variant and arch); is this a build directory?"
-                    .into(),
-            )
-        })?;
-        let version_text = meta["version"].as_str().unwrap_or_default();
-        let version = Version::parse(version_text).map_err(|e| {
-            fail(format!(
-                "'{}' has version '{version_text}', not X.Y.Z: {e}",
-                meta_path.display()
-            ))
-        })?;
-        let build_id = meta["build-id"].as_str().unwrap_or_default().to_string();
-        let stem = meta_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let file = |suffix: &str| {
-            let name = format!("{stem}{suffix}");
-            let path = dir.join(&name);
-            path.is_file().then_some(ArtifactFile { name, path })
         };
-        let required =
-            |suffix: &str| file(suffix).ok_or_else(|| fail(format!("'{stem}{suffix}' is missing")));
+        let metadata = dir.metadata();
+        let disks = metadata
+            .disk_kinds()
+            .into_iter()
+            .map(|(_, kind)| required(kind))
+            .collect::<Result<_>>()?;
         let mut migrations = Vec::new();
-        let migrations_dir = dir.join("migrations");
+        let migrations_dir = dir.path(ArtifactKind::Migrations);
         if migrations_dir.is_dir() {
             let entries =
                 std::fs::read_dir(&migrations_dir).map_err(io_err("list", &migrations_dir))?;
@@ -175,28 +100,18 @@ impl Artifacts {
             migrations.sort_by(|a, b| a.name.cmp(&b.name));
         }
         Ok(Self {
-            variant: variant.to_string(),
-            arch: arch.to_string(),
-            version,
-            build_id,
-            boot: required("-boot.ext4.lz4")?,
-            root: required("-root.ext4.lz4")?,
-            hash: required("-root.verity.lz4")?,
-            disks: [".img.lz4", "-data.img.lz4"]
-                .into_iter()
-                .filter_map(file)
-                .collect(),
+            boot: required(ArtifactKind::Boot)?,
+            root: required(ArtifactKind::Root(metadata.root_filesystem))?,
+            hash: required(ArtifactKind::Verity)?,
+            disks,
             migrations,
+            name,
         })
     }
 
     /// `<version>-<build id>`, the name of the repository directory for this release.
     pub fn release_name(&self) -> String {
-        if self.build_id.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}-{}", self.version, self.build_id)
-        }
+        self.name.release()
     }
 
     /// Every file that becomes a target (images, disks, migrations).

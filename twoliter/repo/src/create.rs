@@ -211,7 +211,7 @@ async fn create_async(options: &CreateOptions<'_>) -> Result<CreateReport> {
     let dir = output.finish(true)?;
     Ok(CreateReport {
         dir,
-        version: options.artifacts.map(|a| a.version.to_string()),
+        version: options.artifacts.map(|a| a.name.version.to_string()),
         extended: previous_versions.is_some(),
         added_targets: added,
         total_targets: total,
@@ -231,12 +231,12 @@ async fn release_manifest(
         None => Manifest::default(),
     };
     let previous = manifest
-        .newest_version(&artifacts.variant, &artifacts.arch)
+        .newest_version(&artifacts.name.variant, artifacts.name.arch.name())
         .cloned();
     let mut update = Update::new(
-        artifacts.variant.as_str(),
-        artifacts.arch.as_str(),
-        artifacts.version.clone(),
+        artifacts.name.variant.as_str(),
+        artifacts.name.arch.name(),
+        artifacts.name.version.clone(),
         Images {
             boot: artifacts.boot.name.clone(),
             root: artifacts.root.name.clone(),
@@ -253,13 +253,13 @@ async fn release_manifest(
     };
     manifest.add_update(update, add).map_err(|e| match e {
         update_metadata::Error::DuplicateUpdate { .. } => Error::AlreadyPublished {
-            variant: artifacts.variant.clone(),
-            arch: artifacts.arch.clone(),
-            version: artifacts.version.to_string(),
+            variant: artifacts.name.variant.clone(),
+            arch: artifacts.name.arch,
+            version: artifacts.name.version.to_string(),
         },
         e => Error::Manifest(Box::new(e)),
     })?;
-    if let Some(previous) = previous.filter(|p| *p < artifacts.version) {
+    if let Some(previous) = previous.filter(|p| *p < artifacts.name.version) {
         if !artifacts.migrations.is_empty() {
             let names = artifacts
                 .migrations
@@ -267,7 +267,7 @@ async fn release_manifest(
                 .map(|m| m.name.clone())
                 .collect();
             manifest
-                .set_migrations(previous, artifacts.version.clone(), names)
+                .set_migrations(previous, artifacts.name.version.clone(), names)
                 .map_err(|e| Error::Manifest(Box::new(e)))?;
         }
     }

@@ -79,17 +79,19 @@ pub enum Error {
         reason: String,
     },
 
-    /// The variant's built images are missing or incomplete.
-    #[error("no usable build of variant '{variant}' for {arch} in '{}': {reason}", dir.display())]
-    Artifacts {
-        /// The variant.
-        variant: String,
-        /// The architecture.
-        arch: String,
-        /// The directory searched.
+    /// The build's artifact directory is missing, or its metadata unusable.
+    #[error(transparent)]
+    ArtifactDir(#[from] twoliter_artifacts::Error),
+
+    /// An image the build's metadata promises is missing from its artifact directory.
+    #[error("the build {name} in '{}' has no {file}; rebuild the variant", dir.display())]
+    MissingArtifact {
+        /// The build.
+        name: Box<twoliter_artifacts::ArtifactName>,
+        /// The artifact directory.
         dir: PathBuf,
-        /// What is missing.
-        reason: String,
+        /// The missing file.
+        file: String,
     },
 
     /// `manifest.json` could not be read or extended.
@@ -146,7 +148,7 @@ pub enum Error {
         /// The variant.
         variant: String,
         /// The architecture.
-        arch: String,
+        arch: twoliter_project::Arch,
         /// The version.
         version: String,
     },

@@ -31,6 +31,16 @@ pub enum KeyType {
     Ed25519,
 }
 
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ecdsa => "ecdsa",
+            KeyType::Ed25519 => "ed25519",
+        })
+    }
+}
+
 /// Writes a new private key as PEM (PKCS#8) with mode 0600; refuses to replace a file.
 ///
 /// # Errors

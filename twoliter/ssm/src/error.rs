@@ -20,6 +20,12 @@ pub struct Conflict {
 /// Why an SSM operation could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum SsmError {
+    /// The template file defines no parameter.
+    #[error("{} defines no [[parameter]]; add one, or leave out --template for the defaults", path.display())]
+    NoTemplates {
+        /// The template file.
+        path: std::path::PathBuf,
+    },
     /// The template file cannot be read or is invalid; the diagnostic names file, line and key.
     #[error("{0}")]
     TemplateFile(Box<Diagnostic>),

@@ -5,8 +5,8 @@ use crate::error::SsmError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use twoliter_project::parse;
 use twoliter_project::Diagnostic;
+use twoliter_project::{parse, Arch};
 
 /// The placeholders a template's name and value may use.
 pub const PLACEHOLDERS: [&str; 6] = [
@@ -62,12 +62,12 @@ pub fn default_templates() -> Vec<Template> {
 }
 
 /// The facts about one published image that templates are rendered with.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Context {
     /// The variant, e.g. `aws-k8s-1.31`.
     pub variant: String,
-    /// The architecture, e.g. `x86_64`.
-    pub arch: String,
+    /// The architecture.
+    pub arch: Arch,
     /// The AMI id in this region, e.g. `ami-0123456789abcdef0`.
     pub image_id: String,
     /// The AMI name.
@@ -82,7 +82,7 @@ impl Context {
     fn get(&self, placeholder: &str) -> Option<&str> {
         Some(match placeholder {
             "variant" => &self.variant,
-            "arch" => &self.arch,
+            "arch" => self.arch.name(),
             "image_id" => &self.image_id,
             "image_name" => &self.image_name,
             "image_version" => &self.image_version,
@@ -345,7 +345,7 @@ mod tests {
     fn context() -> Context {
         Context {
             variant: "aws-k8s-1.31".into(),
-            arch: "x86_64".into(),
+            arch: Arch::X86_64,
             image_id: "ami-0123456789abcdef0".into(),
             image_name: "bottlerocket-aws-k8s-1.31-x86_64-v1.2.3".into(),
             image_version: "1.2.3".into(),

@@ -25,7 +25,7 @@ fn clients(server: &MotoServer) -> BTreeMap<String, aws_sdk_ssm::Client> {
 fn context(region: &str, version: &str) -> Context {
     Context {
         variant: "aws-k8s-1.31".into(),
-        arch: "x86_64".into(),
+        arch: twoliter_project::Arch::X86_64,
         image_id: format!("ami-{region}-{version}"),
         image_name: format!("bottlerocket-aws-k8s-1.31-x86_64-v{version}"),
         image_version: version.into(),

@@ -135,9 +135,8 @@ pub fn assembly_input(
         return Err(Error::UnsupportedFeature(unsupported));
     }
     let output_dir = overrides.output_dir.clone().unwrap_or_else(|| {
-        twoliter_project::ProjectLayout::new(&project_root)
-            .images_dir()
-            .join(format!("{arch}-{name}"))
+        let layout = twoliter_project::ProjectLayout::new(&project_root);
+        twoliter_artifacts::images_dir(layout.build_dir(), arch, name)
     });
     Ok(AssembleInput {
         root_dir: root,

@@ -17,6 +17,7 @@ pub use assembly::{assembly_input, check_arch, AssemblyOverrides, AssemblySubjec
 pub use key::IMAGE_LOGIC_VERSION;
 
 use std::path::{Path, PathBuf};
+use twoliter_artifacts::{ArtifactDir, ArtifactKind, BUILD_INPUTS_FILE, LATEST};
 use twoliter_engine::ContainerRunner;
 use twoliter_exec::ToolRunner;
 use twoliter_image::{AssembleInput, Assembled};
@@ -24,9 +25,6 @@ use twoliter_packages::inputs::Inputs;
 use twoliter_packages::{BuildReport, Observer, PackageBuild, SdkImageRef};
 use twoliter_project::{Arch, ImageFeature, Project, Variant};
 use twoliter_rootfs::{compose, ComposeInput, Composed};
-
-/// The file beside `latest` recording the inputs the latest image was built from.
-pub const BUILD_INPUTS_FILE: &str = ".build-inputs.json";
 
 /// Errors of a variant build.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +74,9 @@ pub enum Error {
     /// A file of the build could not be written.
     #[error(transparent)]
     Io(#[from] fsutil::IoError),
+    /// The artifact directory could not be read or written.
+    #[error(transparent)]
+    Artifacts(twoliter_artifacts::Error),
 }
 
 /// What `twoliter build variant` was asked for besides the variant.
@@ -214,7 +215,7 @@ impl<'a> VariantBuild<'a> {
             )?;
             let inputs = key::image_inputs(self.variant, &input, &report.keys, None);
             let inputs_file = input.output_dir.join(BUILD_INPUTS_FILE);
-            let latest = input.output_dir.join("latest");
+            let latest = input.output_dir.join(LATEST);
             let before = read_inputs(&inputs_file);
             if !self.options.force && latest.exists() && before.as_ref() == Some(&inputs) {
                 learned::remember(&learned_file, &targets)?;
@@ -286,10 +287,9 @@ impl<'a> VariantBuild<'a> {
             twoliter_image::assemble(tools, input, progress).map_err(Error::Assemble)?;
         let inventory = serde_json::json!({ "Content": composed.inventory });
         let text = serde_json::to_string_pretty(&inventory).unwrap_or_default() + "\n";
-        write(
-            &assembled.dir.join("application-inventory.json"),
-            text.as_bytes(),
-        )?;
+        ArtifactDir::open(&assembled.dir)
+            .and_then(|dir| dir.write(ArtifactKind::Inventory, text.as_bytes()))
+            .map_err(Error::Artifacts)?;
         let inputs_json = serde_json::to_vec_pretty(inputs).unwrap_or_default();
         write(&input.output_dir.join(BUILD_INPUTS_FILE), &inputs_json)?;
         Ok(assembled)

@@ -1,0 +1,254 @@
+//! Publishing one build as AMIs: the request's rules (AMI name, volume sizes, default
+//! settings), the lock and work directory beside the artifacts, the upload and registration,
+//! and the `<name>-amis.json` record merged with what earlier runs published.
+
+use crate::ami::{self, AmiOptions, PublishReport};
+use crate::amis::{self, AmisFile};
+use crate::artifacts;
+use crate::aws::{Aws, Region};
+use crate::{Error, Result};
+use partitions::PartitionPlan;
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+use twoliter_artifacts::{ArtifactDir, ArtifactKind};
+use twoliter_project::AmiSpec;
+
+/// What to publish a build as.
+#[derive(Debug, Clone)]
+pub struct AmiRequest {
+    /// The AMI name; `None` for the build's name.
+    pub name: Option<String>,
+    /// The AMI description; `None` for the name.
+    pub description: Option<String>,
+    /// Regions, the first one the source.
+    pub regions: Vec<Region>,
+    /// The variant's AMI settings.
+    pub spec: AmiSpec,
+    /// The variant's published volume size hint, GiB.
+    pub size_hint_gib: u32,
+    /// EBS blocks uploaded at the same time.
+    pub concurrency: NonZeroUsize,
+    /// How long to wait for snapshots and images to become ready.
+    pub wait_timeout: Duration,
+}
+
+/// What [`publish_build`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishOutcome {
+    /// Where the AMIs are recorded.
+    pub amis_file: PathBuf,
+    /// The AMIs, by region (with those earlier runs published in other regions).
+    pub amis: AmisFile,
+    /// What was reused, created and uploaded.
+    pub report: PublishReport,
+}
+
+/// The AMI settings of a variant published from outside its project: what the project model
+/// resolves for a variant that sets no `ami` keys (and no `uefi-secure-boot`).
+pub fn default_spec() -> AmiSpec {
+    AmiSpec {
+        boot_mode: None,
+        tpm: false,
+        imds_v2_only: true,
+        volume_type: "gp3".into(),
+        tags: BTreeMap::new(),
+    }
+}
+
+/// EC2's rule for AMI names: 3–128 characters of letters, digits, ( ) [ ] space . / - ' @ _.
+///
+/// # Errors
+/// [`Error::Usage`] naming the rule.
+pub fn check_ami_name(name: &str) -> Result<()> {
+    let ok = (3..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--name '{name}': AMI names are 3 to 128 letters, digits and ( ) [ ] space . / - ' @ _"
+        )))
+    }
+}
+
+/// The root and data volume sizes, GiB, for an OS disk of `os_gib` and the size hint: with a
+/// data disk (split plan) the root volume is the OS disk and the data volume takes the rest of
+/// the hint (at least 1 GiB); without one, the root volume is the hint (or the OS disk when
+/// larger).
+///
+/// # Errors
+/// [`Error::Usage`] when a size does not fit EC2's 32-bit volume size.
+pub fn volume_sizes(os_gib: u64, hint_gib: u32, plan: PartitionPlan) -> Result<(i32, Option<i32>)> {
+    let too_big = |what: &str, gib: u64| {
+        Error::Usage(format!(
+            "{what} of {gib} GiB is larger than an EBS volume can be"
+        ))
+    };
+    let os = i32::try_from(os_gib).map_err(|_| too_big("the OS image", os_gib))?;
+    let hint = i32::try_from(hint_gib).map_err(|_| too_big("the size hint", hint_gib.into()))?;
+    Ok(match plan {
+        PartitionPlan::Split => (os, Some((hint - os).max(1))),
+        PartitionPlan::Unified => (os.max(hint), None),
+    })
+}
+
+/// Whether any AMI recorded in `amis` is shared (then new copies need the same grants).
+pub fn has_grants(amis: &AmisFile) -> bool {
+    amis.values()
+        .any(|i| i.public || !i.launch_permissions.is_empty())
+}
+
+/// Publishes the build in `artifacts` as `request` says: takes the build's publish lock,
+/// decompresses and checks the disks in a work directory beside the artifacts, uploads and
+/// registers (or reuses) the AMI and copies it, then records the AMIs in `<name>-amis.json`,
+/// keeping the regions earlier runs published to. Warns when new AMIs are private while the
+/// earlier ones were shared.
+///
+/// # Errors
+/// Any failure of the steps, naming the file, region or resource.
+pub async fn publish_build(
+    aws: &Aws,
+    artifacts: &ArtifactDir,
+    request: &AmiRequest,
+) -> Result<PublishOutcome> {
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| artifacts.name().to_string());
+    check_ami_name(&name)?;
+    let metadata = artifacts.metadata();
+    let (os_volume_gib, data_volume_gib) = volume_sizes(
+        metadata.os_image_size_gib,
+        request.size_hint_gib,
+        metadata.partition_plan,
+    )?;
+    let options = AmiOptions {
+        description: request.description.clone().unwrap_or_else(|| name.clone()),
+        name: name.clone(),
+        regions: request.regions.clone(),
+        arch: artifacts.name().arch,
+        os_volume_gib,
+        data_volume_gib,
+        upload: twoliter_ebs_upload::UploadOptions {
+            description: Some(name.clone()),
+            tags: request.spec.tags.clone().into_iter().collect(),
+            concurrency: request.concurrency,
+            ..Default::default()
+        },
+        spec: request.spec.clone(),
+        wait_timeout: request.wait_timeout,
+    };
+    let lock = artifacts.publish_lock()?;
+    let work = lock.work_dir()?;
+    let images = artifacts::prepare(artifacts, work.path())?;
+    tracing::info!(
+        "checked {} (GPT and partitions match the build's metadata)",
+        artifacts.path(ArtifactKind::OsDisk).display()
+    );
+    let (mut amis, report) = ami::publish(aws, &images, &options).await?;
+    drop(work);
+    let amis_file = artifacts.amis_file(&name);
+    if amis_file.exists() {
+        let earlier = amis::read(&amis_file)?;
+        if !report.created.is_empty() && has_grants(&earlier) {
+            tracing::warn!(
+                "new AMIs in {} are private; rerun the --grant/--make-public commands to share them like the others",
+                report.created.join(", ")
+            );
+        }
+        let kept = amis::merge_earlier(&mut amis, &earlier);
+        if !kept.is_empty() {
+            tracing::info!(
+                "{} keeps the AMIs published earlier in {}",
+                amis_file.display(),
+                kept.join(", ")
+            );
+        }
+    }
+    amis::write(&amis_file, &amis)?;
+    Ok(PublishOutcome {
+        amis_file,
+        amis,
+        report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amis::{Image, LaunchPermission};
+
+    #[test]
+    fn ami_names_follow_ec2s_rule() {
+        for good in [
+            "abc",
+            "bottlerocket-aws-dev-x86_64-1.2.3-abc",
+            "a (b) [c] d/e'f@g_h",
+        ] {
+            check_ami_name(good).unwrap();
+        }
+        let long = "a".repeat(129);
+        for bad in ["ab", long.as_str(), "a*b", "naïve"] {
+            let error = check_ami_name(bad).unwrap_err();
+            assert!(error.to_string().contains("3 to 128"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn volumes_are_sized_from_the_hint() {
+        assert_eq!(
+            volume_sizes(2, 22, PartitionPlan::Split).unwrap(),
+            (2, Some(20))
+        );
+        assert_eq!(
+            volume_sizes(4, 2, PartitionPlan::Split).unwrap(),
+            (4, Some(1))
+        );
+        assert_eq!(
+            volume_sizes(2, 22, PartitionPlan::Unified).unwrap(),
+            (22, None)
+        );
+        assert_eq!(
+            volume_sizes(30, 22, PartitionPlan::Unified).unwrap(),
+            (30, None)
+        );
+        let error = volume_sizes(u64::MAX, 22, PartitionPlan::Unified).unwrap_err();
+        assert!(
+            error.to_string().contains("larger than an EBS volume"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn grants_are_found_in_the_record() {
+        let image = |public, launch_permissions| Image {
+            id: "ami-1".into(),
+            name: "n".into(),
+            public,
+            launch_permissions,
+            snapshots: vec![],
+        };
+        let mut amis = AmisFile::new();
+        amis.insert("us-west-2".into(), image(false, vec![]));
+        assert!(!has_grants(&amis));
+        amis.insert(
+            "us-east-1".into(),
+            image(false, vec![LaunchPermission::UserId("111122223333".into())]),
+        );
+        assert!(has_grants(&amis));
+        amis.clear();
+        amis.insert("us-west-2".into(), image(true, vec![]));
+        assert!(has_grants(&amis));
+    }
+
+    #[test]
+    fn the_default_spec_is_the_project_default() {
+        let spec = default_spec();
+        assert_eq!(spec.volume_type, "gp3");
+        assert!(spec.imds_v2_only && !spec.tpm && spec.boot_mode.is_none());
+    }
+}
