@@ -45,6 +45,7 @@
 //! generation, and retry if `live` moved meanwhile (after a few retries they take a shared
 //! `flock`), so a read always sees exactly one generation and never stalls a writer.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod encoding;
