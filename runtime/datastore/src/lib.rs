@@ -40,11 +40,12 @@
 //!
 //! # Concurrency
 //!
-//! Writers (pending writes, commits, deletes) hold a mutex within the process and an exclusive
-//! `flock` on `.lock` across processes. Readers take no lock: they resolve `live` once, read that
+//! Writers (pending writes, commits, deletes) hold an exclusive `flock` on `.lock`, taken through
+//! an open file of their own, so it excludes threads and processes alike. Readers take no lock: they resolve `live` once, read that
 //! generation, and retry if `live` moved meanwhile (after a few retries they take a shared
 //! `flock`), so a read always sees exactly one generation and never stalls a writer.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod encoding;

@@ -178,7 +178,7 @@ fn spawn_child(dir: &Path, mode: &str) -> Child {
     Command::new(env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_process",
+            "crash::child_process",
             "--nocapture",
             "--test-threads=1",
         ])

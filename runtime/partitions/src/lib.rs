@@ -15,6 +15,7 @@
 //! Offsets and sizes in a plan are whole MiB; on disk they are 512-byte sectors
 //! ([`SECTOR_SIZE`], [`SECTORS_PER_MIB`]).
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod attrs;
@@ -85,7 +86,7 @@ pub enum Error {
     Io(#[from] fsutil::IoError),
 
     /// gptman could not read or write a partition table.
-    #[error("cannot {op} the GPT of {}: {source}", path.display())]
+    #[error("cannot {op} the GPT of {}", path.display())]
     Gpt {
         /// What was being done, e.g. "read", "write".
         op: &'static str,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// Reading the datastore failed.
-    #[error("failed to {op} from the datastore: {source}")]
+    #[error("cannot {op} from the datastore")]
     Datastore {
         /// What was being read.
         op: String,
@@ -61,14 +61,14 @@ pub enum ApplyError {
         mode: String,
     },
     /// The live settings couldn't be turned into the template context.
-    #[error("failed to build the template context from the live settings: {source}")]
+    #[error("cannot build the template context from the live settings")]
     Context {
         /// The datastore's error.
         #[source]
         source: datastore::Error,
     },
     /// A template couldn't be read.
-    #[error("configuration file '{file}': cannot read template {}: {source}", template.display())]
+    #[error("configuration file '{file}': cannot read template {}", template.display())]
     TemplateRead {
         /// The configuration file name.
         file: String,

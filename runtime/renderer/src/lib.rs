@@ -41,6 +41,7 @@
 //! Restart commands run only after all files are written; every command is attempted and the
 //! failures (exit status and stderr tail) are returned together.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;

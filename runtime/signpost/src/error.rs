@@ -10,7 +10,7 @@ use partitions::{Bank, GptAttributes};
 #[non_exhaustive]
 pub enum Error {
     /// Reading or writing the partition table failed (the message names the disk).
-    #[error("{0}")]
+    #[error(transparent)]
     Partitions(#[from] partitions::Error),
 
     /// The disk holding the running root file system could not be found.
@@ -25,8 +25,8 @@ pub enum Error {
 
     /// The disk found from the running root could not be read.
     #[error(
-        "the running root file system is on {} (found through /sys), but it cannot be read: \
-         {source}. Run signpost as root, or pass `--disk <block device or image file>`",
+        "the running root file system is on {} (found through /sys), but it cannot be read (run \
+         signpost as root, or pass `--disk <block device or image file>`)",
         disk.display()
     )]
     RootDiskUnreadable {

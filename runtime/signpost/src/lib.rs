@@ -14,6 +14,7 @@
 //! first, synced, then the primary, synced, so an interrupted write always leaves one valid copy
 //! that still boots a bank.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod error;

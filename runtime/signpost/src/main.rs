@@ -1,11 +1,16 @@
 //! The `signpost` command line.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use partitions::Bank;
 use signpost::{LoadOptions, Signpost, Status};
+
+/// Exit code of a failed run (1 is `has-boot-ever-succeeded`'s "false").
+const EXIT_ERROR: u8 = 2;
 
 const ABOUT: &str = "Inspect and change which A/B bank of a Bottlerocket OS disk boots next";
 
@@ -128,10 +133,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("signpost: error: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => logging::exit_with_code("signpost", &*e, EXIT_ERROR),
     }
 }
 

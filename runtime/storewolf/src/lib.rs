@@ -33,6 +33,7 @@
 //! [`TRANSACTION`] transaction and commits it, so the defaults land atomically. When nothing is
 //! missing nothing is written (a second run is a no-op).
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
@@ -58,7 +59,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory could not be read.
-    #[error("failed to read '{}': {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The path.
         path: PathBuf,
@@ -85,7 +86,7 @@ pub enum Error {
         reason: String,
     },
     /// A datastore operation failed.
-    #[error("failed to {op}: {source}")]
+    #[error("cannot {op}")]
     Datastore {
         /// What was being done.
         op: String,

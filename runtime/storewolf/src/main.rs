@@ -1,5 +1,7 @@
 //! `storewolf`: creates the datastore if missing and writes the missing defaults.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,9 +31,6 @@ fn main() -> ExitCode {
         &args.defaults_dir,
     ) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("storewolf: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => logging::exit_with("storewolf", &e),
     }
 }

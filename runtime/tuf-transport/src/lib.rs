@@ -5,6 +5,7 @@
 //! Each fetch reads on its own thread in large chunks (1 MiB) and hands them to tough through a
 //! small bounded channel, so reading overlaps with tough's hashing and with decompression.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::fs::File;

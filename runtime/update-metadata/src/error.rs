@@ -14,7 +14,7 @@ pub enum Error {
     Io(#[from] fsutil::IoError),
 
     /// `manifest.json` is not valid JSON or does not have the manifest's shape.
-    #[error("invalid update manifest {origin}: at '{field}': {source}")]
+    #[error("invalid update manifest {origin}: at '{field}'")]
     ParseManifest {
         /// Where the manifest came from: a quoted path, or a description such as "(in memory)".
         origin: String,
@@ -25,7 +25,7 @@ pub enum Error {
     },
 
     /// The manifest could not be serialized to JSON.
-    #[error("failed to serialize the update manifest: {source}")]
+    #[error("cannot serialize the update manifest")]
     SerializeManifest {
         /// The underlying JSON error.
         source: serde_json::Error,
@@ -41,7 +41,7 @@ pub enum Error {
     },
 
     /// A wave policy is not valid TOML or does not have the policy's shape.
-    #[error("invalid wave policy {origin}: {source}")]
+    #[error("invalid wave policy {origin}")]
     ParsePolicy {
         /// Where the policy came from: a quoted path, or a description such as "(in memory)".
         origin: String,

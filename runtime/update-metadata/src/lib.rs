@@ -26,6 +26,7 @@
 //! * [`WavePolicy`] and [`waves_for`]: staged rollouts by host seed (see [`waves`]);
 //! * [`Manifest::best_update`] and [`Manifest::migrations_between`]: the host's choice.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod error;

@@ -1,5 +1,6 @@
 //! Reading, writing, editing and querying `manifest.json`.
 
+use logging::Chain;
 use semver::Version;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -401,7 +402,8 @@ fn invalid_policies_are_rejected_with_reasons() {
         } else {
             assert!(matches!(err, Error::ParsePolicy { .. }), "{toml}: {err}");
         }
-        assert!(err.to_string().contains(needle), "{toml}: {err}");
+        let report = Chain(&err).to_string();
+        assert!(report.contains(needle), "{toml}: {report}");
     }
     let err = WavePolicy::new(Vec::new()).unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy { .. }), "{err}");
@@ -708,22 +710,35 @@ fn malformed_json_errors_name_the_field() {
             panic!("unexpected error {err}");
         };
         assert!(got.starts_with(field), "want {field}, got {got}: {err}");
-        assert!(err.to_string().contains(needle), "{err}");
+        let report = Chain(&err).to_string();
+        assert!(report.contains(needle), "{report}");
     }
 
     // Duplicate keys that differ only in spelling.
     let dup = br#"{"updates":[],"migrations":{"(1.0.0, 1.1.0)":[],"(1.0.0,1.1.0)":[]}}"#;
     let err = Manifest::from_slice(dup).unwrap_err();
-    assert!(err.to_string().contains("appears twice"), "{err}");
+    assert!(
+        Chain(&err).to_string().contains("appears twice"),
+        "{}",
+        Chain(&err)
+    );
     let dup = br#"{"updates":[{"variant":"a","arch":"x86_64","version":"1.0.0",
         "max_version":"1.0.0","waves":{"7":"2024-05-01T00:00:00Z","07":"2024-05-01T00:00:00Z"},
         "images":{"boot":"b","root":"r","hash":"h"}}]}"#;
     let err = Manifest::from_slice(dup).unwrap_err();
-    assert!(err.to_string().contains("appears twice"), "{err}");
+    assert!(
+        Chain(&err).to_string().contains("appears twice"),
+        "{}",
+        Chain(&err)
+    );
 
     // Not JSON at all, no updates, trailing garbage.
     let err = Manifest::from_slice(b"{}").unwrap_err();
-    assert!(err.to_string().contains("missing field `updates`"), "{err}");
+    assert!(
+        Chain(&err).to_string().contains("missing field `updates`"),
+        "{}",
+        Chain(&err)
+    );
     let err = Manifest::from_slice(b"{\"updates\": [").unwrap_err();
     assert!(matches!(err, Error::ParseManifest { .. }), "{err}");
     let err = Manifest::from_slice(b"{\"updates\": []} {}").unwrap_err();

@@ -81,11 +81,11 @@ pub enum Error {
     },
 
     /// `manifest.json` is not a valid manifest.
-    #[error("the repository's manifest.json is invalid: {0}")]
+    #[error("the repository's manifest.json is invalid")]
     Manifest(#[source] Box<update_metadata::Error>),
 
     /// The migrations needed between two versions are not listed.
-    #[error("cannot find the migrations from {from} to {to}: {source}")]
+    #[error("cannot find the migrations from {from} to {to}")]
     Migrations {
         /// The running version.
         from: semver::Version,
@@ -147,7 +147,7 @@ pub enum Error {
 
     /// Writing into a partition failed.
     #[error(
-        "cannot write target {target:?} into partition {label} of {} at byte {offset}: {source}",
+        "cannot write target {target:?} into partition {label} of {} at byte {offset}",
         disk.display()
     )]
     WritePartition {
@@ -176,7 +176,7 @@ pub enum Error {
     },
 
     /// The boot-bank bits could not be read or changed.
-    #[error("{0}")]
+    #[error(transparent)]
     Signpost(#[from] signpost::Error),
 
     /// The disk has no known active bank, so the inactive bank cannot be chosen.

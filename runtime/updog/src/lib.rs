@@ -15,6 +15,7 @@
 //!
 //! See [`Updog`] for the operations and the `updog` binary for the command line.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;

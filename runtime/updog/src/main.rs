@@ -1,5 +1,7 @@
 //! The `updog` command line.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -126,10 +128,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("updog: error: {e}");
-            ExitCode::from(1)
-        }
+        Err(e) => logging::exit_with("updog", &*e),
     }
 }
 

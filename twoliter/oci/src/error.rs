@@ -59,7 +59,7 @@ pub enum Error {
         name: String,
     },
     /// A JSON document in the archive does not parse.
-    #[error("archive {}: {name} is not valid: {source}", archive.display())]
+    #[error("archive {}: {name} is not valid JSON of its kind", archive.display())]
     InvalidJson {
         /// The archive.
         archive: PathBuf,

@@ -25,6 +25,8 @@
 //! refuses absolute paths, `..`, writing through symlinks, and entries other than regular files
 //! and directories.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod hash;
 mod read;

@@ -17,8 +17,8 @@ pub enum Error {
     Io(#[from] fsutil::IoError),
     /// The RPM's lead or headers do not parse.
     #[error(
-        "cannot read the RPM headers of {}: {source}; is it a complete binary RPM \
-         (not truncated, not some other file)?",
+        "cannot read the RPM headers of {} (is it a complete binary RPM, not truncated, not \
+         some other file?)",
         path.display()
     )]
     Header {

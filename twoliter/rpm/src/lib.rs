@@ -15,6 +15,8 @@
 //! Installing sets owners and device nodes, so it needs root privileges (or a user namespace
 //! mapping them).
 
+#![forbid(unsafe_code)]
+
 mod closure;
 mod cpio;
 mod error;

@@ -32,6 +32,8 @@
 //! back from that file (they are 1/128 of the level below). The temporary file is synced and
 //! renamed over the final name only once complete.
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -67,7 +69,7 @@ const UUID_DOMAIN: &[u8] = b"twoliter-verity/uuid/v1\0";
 #[non_exhaustive]
 pub enum VerityError {
     /// The data file could not be opened or inspected.
-    #[error("cannot {op} data file {}: {source}", path.display())]
+    #[error("cannot {op} data file {}", path.display())]
     DataFile {
         /// What was being done ("open", "stat", "find the size of").
         op: &'static str,
@@ -113,7 +115,7 @@ pub enum VerityError {
         path: PathBuf,
     },
     /// Reading the data file failed (including it shrinking while being hashed).
-    #[error("failed to read data file {} at offset {offset}: {source}", path.display())]
+    #[error("cannot read data file {} at offset {offset}", path.display())]
     ReadData {
         /// The data file.
         path: PathBuf,
@@ -123,7 +125,7 @@ pub enum VerityError {
         source: io::Error,
     },
     /// The temporary hash file could not be created.
-    #[error("cannot create a temporary hash file in {}: {source}", dir.display())]
+    #[error("cannot create a temporary hash file in {}", dir.display())]
     CreateTemp {
         /// The directory of the output path.
         dir: PathBuf,
@@ -131,7 +133,7 @@ pub enum VerityError {
         source: io::Error,
     },
     /// Reading or writing the hash tree (in its temporary file) failed.
-    #[error("failed to {op} hash tree for {} at offset {offset}: {source}", path.display())]
+    #[error("cannot {op} hash tree for {} at offset {offset}", path.display())]
     HashIo {
         /// "read" or "write".
         op: &'static str,
@@ -143,7 +145,7 @@ pub enum VerityError {
         source: io::Error,
     },
     /// Finishing the hash file (sizing, syncing, renaming into place) failed.
-    #[error("failed to {op} hash file {}: {source}", path.display())]
+    #[error("cannot {op} hash file {}", path.display())]
     Finish {
         /// What was being done.
         op: &'static str,

@@ -7,6 +7,8 @@
 //! written and commands run goes to standard output; any failure exits non-zero with the reason
 //! on standard error.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use datastore::{FilesystemDataStore, Key};
-use renderer::{apply, Options, Selection};
+use renderer::{apply, ApplyError, Options, Selection};
 
 /// Render configuration files from settings and restart affected services.
 #[derive(Debug, Parser)]
@@ -34,38 +36,57 @@ struct Args {
     no_restart: bool,
 }
 
-fn read_changed_keys() -> Result<BTreeSet<Key>, String> {
+/// Why a run failed before or after [`apply`].
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("cannot read changed keys from stdin")]
+    ReadStdin(#[source] std::io::Error),
+    #[error("stdin must be a JSON array of changed key names (or pass --all)")]
+    ParseStdin(#[source] serde_json::Error),
+    #[error("invalid changed key on stdin")]
+    InvalidKey(#[source] datastore::Error),
+    #[error("cannot open datastore {}", path.display())]
+    OpenDatastore {
+        path: PathBuf,
+        #[source]
+        source: datastore::Error,
+    },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("cannot serialize the report")]
+    Report(#[source] serde_json::Error),
+}
+
+fn read_changed_keys() -> Result<BTreeSet<Key>, CliError> {
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)
-        .map_err(|e| format!("cannot read changed keys from stdin: {e}"))?;
-    let names: Vec<String> = serde_json::from_str(&input).map_err(|e| {
-        format!("stdin must be a JSON array of changed key names (or pass --all): {e}")
-    })?;
+        .map_err(CliError::ReadStdin)?;
+    let names: Vec<String> = serde_json::from_str(&input).map_err(CliError::ParseStdin)?;
     names
         .iter()
-        .map(|n| Key::data(n).map_err(|e| format!("invalid changed key on stdin: {e}")))
+        .map(|n| Key::data(n).map_err(CliError::InvalidKey))
         .collect()
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run(args: Args) -> Result<(), CliError> {
     let selection = if args.all {
         Selection::All
     } else {
         Selection::Keys(read_changed_keys()?)
     };
-    let store = FilesystemDataStore::open(&args.datastore_path).map_err(|e| {
-        format!(
-            "cannot open datastore {}: {e}",
-            args.datastore_path.display()
-        )
+    let store = FilesystemDataStore::open(&args.datastore_path).map_err(|source| {
+        CliError::OpenDatastore {
+            path: args.datastore_path.clone(),
+            source,
+        }
     })?;
     let options = Options {
         root: args.root,
         run_restart_commands: !args.no_restart,
     };
-    let report = apply(&store, &selection, &options).map_err(|e| e.to_string())?;
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    let report = apply(&store, &selection, &options)?;
+    let json = serde_json::to_string_pretty(&report).map_err(CliError::Report)?;
     println!("{json}");
     Ok(())
 }
@@ -74,9 +95,6 @@ fn main() -> ExitCode {
     logging::init();
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("thar-be-settings: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => logging::exit_with("thar-be-settings", &e),
     }
 }

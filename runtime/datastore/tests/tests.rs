@@ -1,0 +1,5 @@
+//! The datastore's integration tests, one binary (modules by topic).
+
+mod concurrency;
+mod crash;
+mod functional;
