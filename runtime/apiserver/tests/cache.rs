@@ -1,13 +1,11 @@
 //! The live read cache, kept-alive connections, the connection cap and the server's threads.
 
-mod common;
-
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{seed, TestServer};
+use crate::common::{seed, TestServer};
 use datastore::{Committed, Key};
 use serde_json::json;
 
@@ -144,12 +142,8 @@ fn connections_beyond_the_cap_get_503_and_slots_are_released() {
         .spawn()
         .unwrap();
     // Killed on drop, also when an assertion below fails, so no server outlives the test.
-    let _server = common::KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while apiclient::request(&socket, "GET", "/tx/list", None).is_err() {
-        assert!(Instant::now() < deadline, "apiserver did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let _server = crate::common::KillOnDrop(child);
+    crate::common::wait_for(&socket);
     // Two idle connections take both slots (a served request proves each is accepted). The
     // startup probes' slots are released asynchronously, so a connection may first see 503.
     let connect = || {
