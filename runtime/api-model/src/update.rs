@@ -58,6 +58,21 @@ impl CommandType {
         }
     }
 
+    /// The update states in which the command may start.
+    pub const fn allowed_in(self) -> &'static [UpdateState] {
+        match self {
+            CommandType::Refresh => &[
+                UpdateState::Idle,
+                UpdateState::Available,
+                UpdateState::Staged,
+                UpdateState::Ready,
+            ],
+            CommandType::Prepare => &[UpdateState::Available, UpdateState::Staged],
+            CommandType::Activate => &[UpdateState::Staged],
+            CommandType::Deactivate => &[UpdateState::Ready],
+        }
+    }
+
     /// The route that starts the command (`POST`).
     pub const fn action_path(self) -> &'static str {
         match self {
@@ -223,6 +238,7 @@ mod tests {
                 cmd
             );
             assert!(cmd.action_path().starts_with("/actions/"));
+            assert!(!cmd.allowed_in().is_empty());
         }
         for (status, name) in [
             (CommandStatus::Success, "Success"),

@@ -234,27 +234,15 @@ impl Updates {
             .status
             .as_ref()
             .map_or(UpdateState::Idle, |s| s.update_state);
-        let (allowed, allowed_in): (&[UpdateState], &str) = match cmd {
-            CommandType::Refresh => (
-                &[
-                    UpdateState::Idle,
-                    UpdateState::Available,
-                    UpdateState::Staged,
-                    UpdateState::Ready,
-                ],
-                "any state",
-            ),
-            CommandType::Prepare => (
-                &[UpdateState::Available, UpdateState::Staged],
-                "Available or Staged",
-            ),
-            CommandType::Activate => (&[UpdateState::Staged], "Staged"),
-            CommandType::Deactivate => (&[UpdateState::Ready], "Ready"),
-        };
-        if !allowed.contains(&state) {
+        if !cmd.allowed_in().contains(&state) {
+            let allowed_in: Vec<String> =
+                cmd.allowed_in().iter().map(ToString::to_string).collect();
             return Err(ApiError::new(
                 409,
-                format!("cannot {cmd} in update state {state}: {cmd} is allowed in {allowed_in}"),
+                format!(
+                    "cannot {cmd} in update state {state}: {cmd} is allowed in {}",
+                    allowed_in.join(" or ")
+                ),
             ));
         }
         let target = match cmd {
