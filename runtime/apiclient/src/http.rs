@@ -89,14 +89,30 @@ fn build(
         })
 }
 
-async fn connect(socket: &Path) -> Result<TokioIo<UnixStream>> {
-    UnixStream::connect(socket)
+/// The read buffer of a connection: big enough that a typical answer (a `GET /settings` of a
+/// few hundred keys is some tens of KiB) is read in one call.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Connects to `socket` and starts an HTTP/1 connection on it.
+async fn connect(
+    socket: &Path,
+    method: &str,
+    uri: &str,
+) -> Result<(
+    SendRequest<Full<Bytes>>,
+    http1::Connection<TokioIo<UnixStream>, Full<Bytes>>,
+)> {
+    let stream = UnixStream::connect(socket)
         .await
-        .map(TokioIo::new)
         .map_err(|source| Error::Connect {
             path: socket.to_path_buf(),
             source,
-        })
+        })?;
+    http1::Builder::new()
+        .read_buf_exact_size(Some(READ_BUFFER))
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(http_error(method, uri))
 }
 
 /// Reads a whole response.
@@ -104,11 +120,11 @@ async fn read(
     response: hyper::Response<hyper::body::Incoming>,
 ) -> std::result::Result<Response, hyper::Error> {
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok(Response {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    let body = Vec::from(response.into_body().collect().await?.to_bytes());
+    // Valid UTF-8 (JSON always is) is taken as it is, without another copy.
+    let body = String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Ok(Response { status, body })
 }
 
 fn http_error(method: &str, uri: &str) -> impl FnOnce(hyper::Error) -> Error {
@@ -151,10 +167,7 @@ async fn try_reused(
 pub fn request(socket: &Path, method: &str, uri: &str, body: Option<&str>) -> Result<Response> {
     let req = build(method, uri, body, false)?;
     block_on(async {
-        let io = connect(socket).await?;
-        let (mut sender, conn) = http1::handshake(io)
-            .await
-            .map_err(http_error(method, uri))?;
+        let (mut sender, conn) = connect(socket, method, uri).await?;
         let exchange = async {
             let response = read(sender.send_request(req).await?).await;
             drop(sender);
@@ -214,10 +227,7 @@ impl Client {
                 },
                 None => req,
             };
-            let io = connect(socket).await?;
-            let (mut sender, connection) = http1::handshake(io)
-                .await
-                .map_err(http_error(method, uri))?;
+            let (mut sender, connection) = connect(socket, method, uri).await?;
             // Driven whenever this client's runtime runs, i.e. during its requests.
             tokio::spawn(connection);
             let response = match sender.send_request(req).await {
