@@ -1,9 +1,8 @@
 //! Client of the host API server (`apiserver`) on its Unix socket.
 //!
-//! * [`request`] sends one HTTP/1.1 request over the socket (a small hand-written client: one
-//!   connection per request, `Connection: close`, `Content-Length` bodies) and returns the
-//!   [`Response`]; [`check`] turns a non-2xx response into [`Error::Status`], whose message is
-//!   `Status N when METHODing URI: body`.
+//! * [`request`] sends one HTTP/1.1 request over the socket (hyper's client, one connection per
+//!   request) and returns the [`Response`]; [`check`] turns a non-2xx response into
+//!   [`Error::Status`], whose message is `Status N when METHODing URI: body`.
 //! * [`Client`] keeps one connection open across requests (HTTP keep-alive), for callers that
 //!   send many requests.
 //! * [`parse_setting`] / [`settings_from_args`] turn `apiclient set` arguments (`motd=hi`,
@@ -15,15 +14,18 @@
 //! * [`update`] runs the update actions (`apiclient update check|apply|cancel`) and waits for
 //!   their results.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use api_model::{ChangedKeys, CommandType, SettingsPatch};
 use serde_json::{Map, Value};
 
+mod http;
 pub mod update;
+
+pub use http::{request, Client, Response};
 
 /// Default path of the API socket.
 pub const DEFAULT_SOCKET_PATH: &str = "/run/api.sock";
@@ -44,7 +46,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Reading or writing the connection (or an input file) failed.
+    /// Reading an input file (or stdin) failed.
     #[error("failed to {op}: {source}")]
     Io {
         /// What was being done.
@@ -53,15 +55,29 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The server's response is not valid HTTP/1.1.
-    #[error("invalid response to {method} {uri}: {reason}")]
-    BadResponse {
+    /// The client's async runtime could not be started.
+    #[error("failed to start the HTTP client runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The method or URI can't make a request.
+    #[error("invalid request {method} {uri}: {reason}")]
+    InvalidRequest {
         /// The request method.
         method: String,
         /// The request URI.
         uri: String,
-        /// What is wrong with the response.
+        /// What is wrong.
         reason: String,
+    },
+    /// The HTTP exchange with the server failed (connection lost, invalid response).
+    #[error("request {method} {uri} failed: {source}")]
+    Http {
+        /// The request method.
+        method: String,
+        /// The request URI.
+        uri: String,
+        /// The underlying error.
+        #[source]
+        source: hyper::Error,
     },
     /// The server answered with a non-2xx status.
     #[error("Status {status} when {}ing {uri}: {body}", method.to_ascii_uppercase())]
@@ -117,9 +133,9 @@ pub enum Error {
     )]
     UpdateFailed {
         /// The command type, e.g. `prepare`.
-        cmd_type: String,
+        cmd_type: CommandType,
         /// Its exit status, if it exited.
-        exit_status: Option<i64>,
+        exit_status: Option<i32>,
         /// Its captured standard error.
         stderr: String,
     },
@@ -129,257 +145,6 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-}
-
-/// An HTTP response from the API server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// The body, as text.
-    pub body: String,
-}
-
-impl Response {
-    /// Whether the status is 2xx.
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The body parsed as JSON (`Value::Null` when empty or not JSON).
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-/// Sends one request (`method` such as `GET`, `uri` such as `/settings?keys=settings.motd`) over
-/// the Unix socket at `socket` and returns the response, whatever its status.
-pub fn request(socket: &Path, method: &str, uri: &str, body: Option<&str>) -> Result<Response> {
-    let method = method.to_ascii_uppercase();
-    let mut stream = UnixStream::connect(socket).map_err(|source| Error::Connect {
-        path: socket.to_path_buf(),
-        source,
-    })?;
-    let body = body.unwrap_or("");
-    let head = format!(
-        "{method} {uri} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let io = |op: &str| {
-        let op = format!("{op} {method} {uri}");
-        move |source| Error::Io { op, source }
-    };
-    let mut out = head.into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    stream.write_all(&out).map_err(io("send"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(io("read response to"))?;
-    parse_response(&raw).map_err(|reason| Error::BadResponse {
-        method: method.clone(),
-        uri: uri.to_string(),
-        reason,
-    })
-}
-
-/// A client that keeps its connection open across requests (HTTP keep-alive), reconnecting when
-/// the server has closed it (idle timeout, `Connection: close`).
-#[derive(Debug)]
-pub struct Client {
-    socket: PathBuf,
-    conn: Option<BufReader<UnixStream>>,
-}
-
-impl Client {
-    /// A client of the socket at `socket`; connects on the first request.
-    pub fn new(socket: impl Into<PathBuf>) -> Self {
-        Self {
-            socket: socket.into(),
-            conn: None,
-        }
-    }
-
-    /// Sends one request on the kept-alive connection and returns the response, whatever its
-    /// status.
-    pub fn request(&mut self, method: &str, uri: &str, body: Option<&str>) -> Result<Response> {
-        let method = method.to_ascii_uppercase();
-        let body = body.unwrap_or("");
-        let mut out = format!(
-            "{method} {uri} HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        out.extend_from_slice(body.as_bytes());
-        let reused = self.conn.is_some();
-        match self.exchange(&method, uri, &out) {
-            // The server closes idle connections before reading a request, so a reused
-            // connection that ends before any response byte never ran the request: retry once.
-            Err(Exchange::ClosedEarly) if reused => match self.exchange(&method, uri, &out) {
-                Err(e) => Err(e.into_error(&method, uri)),
-                Ok(r) => Ok(r),
-            },
-            Err(e) => Err(e.into_error(&method, uri)),
-            Ok(r) => Ok(r),
-        }
-    }
-
-    fn exchange(&mut self, method: &str, uri: &str, out: &[u8]) -> Result<Response, Exchange> {
-        let conn = match &mut self.conn {
-            Some(c) => c,
-            None => {
-                let stream = UnixStream::connect(&self.socket).map_err(|source| {
-                    Exchange::Fatal(Error::Connect {
-                        path: self.socket.clone(),
-                        source,
-                    })
-                })?;
-                self.conn.insert(BufReader::new(stream))
-            }
-        };
-        let result = exchange_on(conn, method, uri, out);
-        if !matches!(result, Ok((_, true))) {
-            self.conn = None;
-        }
-        result.map(|(r, _)| r)
-    }
-}
-
-/// Why an exchange on a kept-alive connection failed.
-enum Exchange {
-    /// The connection ended (or failed) before any byte of the response arrived.
-    ClosedEarly,
-    /// Anything else.
-    Fatal(Error),
-}
-
-impl Exchange {
-    fn into_error(self, method: &str, uri: &str) -> Error {
-        match self {
-            Exchange::Fatal(e) => e,
-            Exchange::ClosedEarly => Error::BadResponse {
-                method: method.to_string(),
-                uri: uri.to_string(),
-                reason: "the connection closed without a response".into(),
-            },
-        }
-    }
-}
-
-/// Sends `out` and reads one response; also returns whether the connection may be reused.
-fn exchange_on(
-    conn: &mut BufReader<UnixStream>,
-    method: &str,
-    uri: &str,
-    out: &[u8],
-) -> Result<(Response, bool), Exchange> {
-    let io = |op: &str| {
-        let op = format!("{op} {method} {uri}");
-        move |source| Exchange::Fatal(Error::Io { op, source })
-    };
-    let bad = |reason: String| {
-        Exchange::Fatal(Error::BadResponse {
-            method: method.to_string(),
-            uri: uri.to_string(),
-            reason,
-        })
-    };
-    if conn.get_mut().write_all(out).is_err() {
-        return Err(Exchange::ClosedEarly);
-    }
-    let mut raw = Vec::new();
-    let mut first = true;
-    loop {
-        let start = raw.len();
-        match conn.read_until(b'\n', &mut raw) {
-            Ok(0) | Err(_) if first => return Err(Exchange::ClosedEarly),
-            Ok(0) => return Err(bad("connection closed inside the response head".into())),
-            Err(e) => return Err(io("read response to")(e)),
-            Ok(_) => {}
-        }
-        first = false;
-        if raw[start..] == *b"\r\n" || raw[start..] == *b"\n" {
-            break;
-        }
-        if raw.len() > 64 * 1024 {
-            return Err(bad("response head too large".into()));
-        }
-    }
-    let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
-    let mut len = None;
-    let mut keep_alive = true;
-    for line in head.lines().skip(1) {
-        if let Some((name, value)) = line.split_once(':') {
-            match name.trim() {
-                "content-length" => {
-                    len = Some(
-                        value
-                            .trim()
-                            .parse::<usize>()
-                            .map_err(|_| bad(format!("bad Content-Length '{}'", value.trim())))?,
-                    )
-                }
-                "connection" if value.contains("close") => keep_alive = false,
-                _ => {}
-            }
-        }
-    }
-    let Some(len) = len else {
-        return Err(bad("no Content-Length on a kept-alive connection".into()));
-    };
-    if !raw.ends_with(b"\r\n\r\n") {
-        return Err(bad("response head does not end in CRLF CRLF".into()));
-    }
-    let start = raw.len();
-    raw.resize(start + len, 0);
-    conn.read_exact(&mut raw[start..])
-        .map_err(io("read response body of"))?;
-    let response = parse_response(&raw).map_err(bad)?;
-    Ok((response, keep_alive))
-}
-
-/// Parses a complete HTTP/1.1 response (the connection was read to its end).
-fn parse_response(raw: &[u8]) -> std::result::Result<Response, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "headers are not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("bad status line '{status_line}'"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line '{status_line}'"))?;
-    let mut body = &raw[end + 4..];
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                let len: usize = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("bad Content-Length '{}'", value.trim()))?;
-                if body.len() < len {
-                    return Err(format!(
-                        "body truncated: {} of {len} bytes received",
-                        body.len()
-                    ));
-                }
-                body = &body[..len];
-            }
-        }
-    }
-    Ok(Response {
-        status,
-        body: String::from_utf8_lossy(body).into_owned(),
-    })
 }
 
 /// Turns a non-2xx response into [`Error::Status`].
@@ -462,41 +227,21 @@ pub fn parse_setting(arg: &str) -> Result<(Vec<String>, Value)> {
     Ok((segments[1..].to_vec(), value))
 }
 
-/// Parses `key=value` arguments into one nested settings object (the object under `settings`).
+/// Parses `key=value` arguments into one nested settings object (the object under `settings`);
+/// a key given twice takes its last value.
 pub fn settings_from_args<S: AsRef<str>>(args: &[S]) -> Result<Value> {
-    let mut root = Map::new();
+    let mut patch = SettingsPatch::new();
     for arg in args {
         let arg = arg.as_ref();
         let (segments, value) = parse_setting(arg)?;
-        insert_nested(&mut root, &segments, value).map_err(|reason| Error::InvalidSetting {
-            input: arg.to_string(),
-            reason,
-        })?;
+        patch
+            .set(&segments, value)
+            .map_err(|e| Error::InvalidSetting {
+                input: arg.to_string(),
+                reason: e.to_string(),
+            })?;
     }
-    Ok(Value::Object(root))
-}
-
-/// Inserts `value` at `segments` in `map`, creating objects on the way.
-fn insert_nested(
-    map: &mut Map<String, Value>,
-    segments: &[String],
-    value: Value,
-) -> std::result::Result<(), String> {
-    let (last, parents) = segments.split_last().ok_or("empty key")?;
-    let mut cur = map;
-    for seg in parents {
-        let entry = cur
-            .entry(seg.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        cur = entry
-            .as_object_mut()
-            .ok_or_else(|| format!("'{seg}' is given both a value and sub-keys"))?;
-    }
-    if cur.get(last).is_some_and(Value::is_object) {
-        return Err(format!("'{last}' is given both a value and sub-keys"));
-    }
-    cur.insert(last.clone(), value);
-    Ok(())
+    Ok(patch.into_value())
 }
 
 /// A transaction name private to this call (`apiclient-<pid>-<n>`).
@@ -522,13 +267,10 @@ pub fn set_settings(socket: &Path, settings: &Value) -> Result<Vec<String>> {
     }
     let commit_uri = format!("/tx/commit_and_apply?tx={tx}");
     let response = request_ok(socket, "POST", &commit_uri, None)?;
-    Ok(match response.json() {
-        Value::Array(keys) => keys
-            .into_iter()
-            .filter_map(|k| k.as_str().map(String::from))
-            .collect(),
-        _ => Vec::new(),
-    })
+    // The keys are for information only: an unreadable list is not a failure of the commit.
+    Ok(serde_json::from_str::<ChangedKeys>(&response.body)
+        .map(|keys| keys.0)
+        .unwrap_or_default())
 }
 
 /// Reads settings with `GET /settings?prefix=` for each prefix (relative to `settings.` unless
@@ -755,12 +497,17 @@ mod tests {
     }
 
     #[test]
-    fn parses_responses() {
-        let r = parse_response(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}xx").unwrap();
-        assert_eq!(r.status, 404);
-        assert_eq!(r.body, "{}");
-        assert!(parse_response(b"garbage").is_err());
+    fn non_2xx_is_a_status_error() {
+        let r = Response {
+            status: 404,
+            body: "{}".into(),
+        };
         let e = check(r, "get", "/x").unwrap_err();
         assert_eq!(e.to_string(), "Status 404 when GETing /x: {}");
+        let ok = Response {
+            status: 204,
+            body: String::new(),
+        };
+        assert_eq!(check(ok.clone(), "post", "/x").unwrap(), ok);
     }
 }

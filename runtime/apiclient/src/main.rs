@@ -153,8 +153,11 @@ fn run(cli: Cli) -> Result<(), Error> {
     Ok(())
 }
 
-fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+/// Pretty JSON, through a `Value` so that object keys come out sorted, as they always have.
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_default()
 }
 
 /// Prints a body, pretty when it is JSON.

@@ -9,9 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
+use api_model::{CommandStatus, CommandType, UpdateState, UpdateStatus};
 
-use crate::{check, request, Error, Result};
+use crate::{check, request, Error, Response, Result};
 
 /// How often the status is polled while a command runs.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -20,43 +20,9 @@ pub const DEFAULT_UPDATE_TIMEOUT: Duration = Duration::from_secs(1800);
 
 const STATUS_URI: &str = "/updates/status";
 
-/// An update action of the API server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateAction {
-    /// `refresh-updates`: list the available updates and choose one.
-    Refresh,
-    /// `prepare-update`: write the chosen update to the inactive bank.
-    Prepare,
-    /// `activate-update`: boot the prepared bank next.
-    Activate,
-    /// `deactivate-update`: undo activate.
-    Deactivate,
-}
-
-impl UpdateAction {
-    /// The action's route.
-    pub fn uri(self) -> &'static str {
-        match self {
-            UpdateAction::Refresh => "/actions/refresh-updates",
-            UpdateAction::Prepare => "/actions/prepare-update",
-            UpdateAction::Activate => "/actions/activate-update",
-            UpdateAction::Deactivate => "/actions/deactivate-update",
-        }
-    }
-
-    /// The `cmd_type` the status reports for it.
-    pub fn cmd_type(self) -> &'static str {
-        match self {
-            UpdateAction::Refresh => "refresh",
-            UpdateAction::Prepare => "prepare",
-            UpdateAction::Activate => "activate",
-            UpdateAction::Deactivate => "deactivate",
-        }
-    }
-}
-
 /// Sends `method uri`, retrying while the server answers 423 (an update command runs); other
-/// non-2xx answers are errors, except a 404 to the status, which is `None`.
+/// non-2xx answers are errors, except a 404 to the status, which is `None`. Returns the 2xx
+/// response.
 fn request_unlocked(
     socket: &Path,
     method: &str,
@@ -64,7 +30,7 @@ fn request_unlocked(
     deadline: Instant,
     waiting_for: &str,
     timeout: Duration,
-) -> Result<Option<Value>> {
+) -> Result<Option<Response>> {
     loop {
         let response = request(socket, method, uri, None)?;
         match response.status {
@@ -76,18 +42,35 @@ fn request_unlocked(
                 })
             }
             404 if uri == STATUS_URI => return Ok(None),
-            _ => return Ok(Some(check(response, method, uri)?.json())),
+            _ => return Ok(Some(check(response, method, uri)?)),
         }
     }
 }
 
+/// `GET /updates/status`, waiting while a command runs; `None` before the first refresh.
+fn get_status(
+    socket: &Path,
+    deadline: Instant,
+    waiting_for: &str,
+    timeout: Duration,
+) -> Result<Option<UpdateStatus>> {
+    let Some(response) =
+        request_unlocked(socket, "GET", STATUS_URI, deadline, waiting_for, timeout)?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&response.body)
+        .map(Some)
+        .map_err(|e| Error::UpdateState {
+            reason: format!("the server's answer to {STATUS_URI} is not an update status: {e}"),
+        })
+}
+
 /// The current update status (waiting while a command runs); `None` before the first refresh.
-pub fn update_status(socket: &Path, timeout: Duration) -> Result<Option<Value>> {
+pub fn update_status(socket: &Path, timeout: Duration) -> Result<Option<UpdateStatus>> {
     let deadline = Instant::now() + timeout;
-    request_unlocked(
+    get_status(
         socket,
-        "GET",
-        STATUS_URI,
         deadline,
         "the running update command to finish",
         timeout,
@@ -95,44 +78,47 @@ pub fn update_status(socket: &Path, timeout: Duration) -> Result<Option<Value>> 
 }
 
 /// Whether `status`'s most recent command is a finished `cmd_type` started at or after `since`.
-fn is_done(status: &Value, cmd_type: &str, since: SystemTime) -> bool {
-    let cmd = &status["most_recent_command"];
-    let started = cmd["timestamp"]
-        .as_str()
-        .and_then(|t| humantime::parse_rfc3339(t).ok());
-    cmd["cmd_type"] == cmd_type
-        && cmd["cmd_status"] != "Unknown"
+fn is_done(status: &UpdateStatus, cmd_type: CommandType, since: SystemTime) -> bool {
+    let cmd = &status.most_recent_command;
+    let started = humantime::parse_rfc3339(&cmd.timestamp).ok();
+    cmd.cmd_type == cmd_type
+        && cmd.cmd_status != CommandStatus::Unknown
         && started.is_some_and(|t| t >= since)
 }
 
-/// Starts `action`, waits for it to finish and returns the status; [`Error::UpdateFailed`] if
-/// the command failed, [`Error::UpdateTimeout`] after `timeout`.
-pub fn run_update_action(socket: &Path, action: UpdateAction, timeout: Duration) -> Result<Value> {
+/// Starts the command `cmd_type` (its action route), waits for it to finish and returns the
+/// status; [`Error::UpdateFailed`] if the command failed, [`Error::UpdateTimeout`] after
+/// `timeout`.
+pub fn run_update_action(
+    socket: &Path,
+    cmd_type: CommandType,
+    timeout: Duration,
+) -> Result<UpdateStatus> {
     let deadline = Instant::now() + timeout;
-    let cmd_type = action.cmd_type();
     let waiting_for = format!("update command '{cmd_type}' to finish");
     // Timestamps are whole nanoseconds in RFC 3339; the server stamps the command after this.
     let since = SystemTime::now();
     request_unlocked(
         socket,
         "POST",
-        action.uri(),
+        cmd_type.action_path(),
         deadline,
         &waiting_for,
         timeout,
     )?;
     loop {
-        let status = request_unlocked(socket, "GET", STATUS_URI, deadline, &waiting_for, timeout)?
-            .ok_or_else(|| Error::UpdateState {
+        let status = get_status(socket, deadline, &waiting_for, timeout)?.ok_or_else(|| {
+            Error::UpdateState {
                 reason: format!("the server has no update status after starting '{cmd_type}'"),
-            })?;
+            }
+        })?;
         if is_done(&status, cmd_type, since) {
-            let cmd = &status["most_recent_command"];
-            if cmd["cmd_status"] != "Success" {
+            let cmd = &status.most_recent_command;
+            if cmd.cmd_status != CommandStatus::Success {
                 return Err(Error::UpdateFailed {
-                    cmd_type: cmd_type.to_string(),
-                    exit_status: cmd["exit_status"].as_i64(),
-                    stderr: cmd["stderr"].as_str().unwrap_or_default().to_string(),
+                    cmd_type,
+                    exit_status: cmd.exit_status,
+                    stderr: cmd.stderr.clone(),
                 });
             }
             return Ok(status);
@@ -148,13 +134,8 @@ pub fn run_update_action(socket: &Path, action: UpdateAction, timeout: Duration)
 }
 
 /// `apiclient update check`: refreshes the list of updates and returns the new status.
-pub fn update_check(socket: &Path, timeout: Duration) -> Result<Value> {
-    run_update_action(socket, UpdateAction::Refresh, timeout)
-}
-
-/// The `update_state` of a status.
-fn state_of(status: &Value) -> &str {
-    status["update_state"].as_str().unwrap_or_default()
+pub fn update_check(socket: &Path, timeout: Duration) -> Result<UpdateStatus> {
+    run_update_action(socket, CommandType::Refresh, timeout)
 }
 
 /// `apiclient update apply`: with `check`, refreshes first; then prepares the chosen update (if
@@ -166,7 +147,7 @@ pub fn update_apply(
     check: bool,
     timeout: Duration,
     progress: &mut dyn FnMut(&str),
-) -> Result<Option<Value>> {
+) -> Result<Option<UpdateStatus>> {
     let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
     let mut status = if check {
@@ -177,37 +158,39 @@ pub fn update_apply(
             reason: "no update status yet; run 'apiclient update check' or use --check".into(),
         })?
     };
-    if state_of(&status) == "Available" {
-        let version = status["chosen_update"]["version"]
-            .as_str()
-            .unwrap_or("(unknown version)")
+    if status.update_state == UpdateState::Available {
+        let version = status
+            .chosen_update
+            .as_ref()
+            .map_or("(unknown version)", |image| image.version.as_str())
             .to_string();
         progress(&format!("Preparing update {version}"));
-        status = run_update_action(socket, UpdateAction::Prepare, left())?;
-        expect_state(&status, "Staged")?;
+        status = run_update_action(socket, CommandType::Prepare, left())?;
+        expect_state(&status, UpdateState::Staged)?;
         progress(&format!("Update {version} is staged"));
     }
-    let staged = status["staging_partition"]["image"]["version"]
-        .as_str()
-        .unwrap_or("(unknown version)")
+    let staged = status
+        .staging_partition
+        .as_ref()
+        .map_or("(unknown version)", |p| p.image.version.as_str())
         .to_string();
-    match state_of(&status) {
-        "Staged" => {
+    match status.update_state {
+        UpdateState::Staged => {
             progress(&format!("Activating update {staged}"));
-            status = run_update_action(socket, UpdateAction::Activate, left())?;
-            expect_state(&status, "Ready")?;
+            status = run_update_action(socket, CommandType::Activate, left())?;
+            expect_state(&status, UpdateState::Ready)?;
             progress(&format!(
                 "Update {staged} is activated and boots next; reboot to use it"
             ));
             Ok(Some(status))
         }
-        "Ready" => {
+        UpdateState::Ready => {
             progress(&format!(
                 "Update {staged} is already activated and boots next; reboot to use it"
             ));
             Ok(Some(status))
         }
-        "Idle" if check => {
+        UpdateState::Idle if check => {
             progress("No update available");
             Ok(None)
         }
@@ -221,20 +204,20 @@ pub fn update_apply(
 }
 
 /// `apiclient update cancel`: deactivates a `Ready` update, so the state is `Staged` again.
-pub fn update_cancel(socket: &Path, timeout: Duration) -> Result<Value> {
-    let status = run_update_action(socket, UpdateAction::Deactivate, timeout)?;
-    expect_state(&status, "Staged")?;
+pub fn update_cancel(socket: &Path, timeout: Duration) -> Result<UpdateStatus> {
+    let status = run_update_action(socket, CommandType::Deactivate, timeout)?;
+    expect_state(&status, UpdateState::Staged)?;
     Ok(status)
 }
 
-fn expect_state(status: &Value, state: &str) -> Result<()> {
-    if status["update_state"] == state {
+fn expect_state(status: &UpdateStatus, state: UpdateState) -> Result<()> {
+    if status.update_state == state {
         Ok(())
     } else {
         Err(Error::UpdateState {
             reason: format!(
-                "expected update state {state} but the server reports {}",
-                status["update_state"]
+                "expected update state {state} but the server reports \"{}\"",
+                status.update_state
             ),
         })
     }
@@ -242,20 +225,59 @@ fn expect_state(status: &Value, state: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use api_model::CommandResult;
+
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn recognizes_our_finished_command() {
         let since = SystemTime::now();
         let later = humantime::format_rfc3339_nanos(since + Duration::from_millis(1)).to_string();
         let earlier = humantime::format_rfc3339_nanos(since - Duration::from_secs(1)).to_string();
-        let status = |ts: &str, st: &str| json!({"most_recent_command": {"cmd_type": "refresh", "cmd_status": st, "timestamp": ts}});
-        assert!(is_done(&status(&later, "Success"), "refresh", since));
-        assert!(is_done(&status(&later, "Failed"), "refresh", since));
-        assert!(!is_done(&status(&later, "Unknown"), "refresh", since));
-        assert!(!is_done(&status(&later, "Success"), "prepare", since));
-        assert!(!is_done(&status(&earlier, "Success"), "refresh", since));
-        assert!(!is_done(&status("junk", "Success"), "refresh", since));
+        let status = |ts: &str, st: CommandStatus| UpdateStatus {
+            update_state: UpdateState::Idle,
+            available_updates: Vec::new(),
+            chosen_update: None,
+            active_partition: None,
+            staging_partition: None,
+            most_recent_command: CommandResult {
+                cmd_type: CommandType::Refresh,
+                cmd_status: st,
+                timestamp: ts.into(),
+                exit_status: None,
+                stderr: String::new(),
+            },
+        };
+        let refresh = CommandType::Refresh;
+        assert!(is_done(
+            &status(&later, CommandStatus::Success),
+            refresh,
+            since
+        ));
+        assert!(is_done(
+            &status(&later, CommandStatus::Failed),
+            refresh,
+            since
+        ));
+        assert!(!is_done(
+            &status(&later, CommandStatus::Unknown),
+            refresh,
+            since
+        ));
+        assert!(!is_done(
+            &status(&later, CommandStatus::Success),
+            CommandType::Prepare,
+            since
+        ));
+        assert!(!is_done(
+            &status(&earlier, CommandStatus::Success),
+            refresh,
+            since
+        ));
+        assert!(!is_done(
+            &status("junk", CommandStatus::Success),
+            refresh,
+            since
+        ));
     }
 }

@@ -7,8 +7,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-mod common;
-use common::apiclient;
+use crate::common::apiclient;
 
 use serde_json::json;
 
@@ -79,7 +78,7 @@ fn api_server(dir: &Path) -> PathBuf {
         max_connections: 16,
         settings_families: None,
     };
-    common::serve(config, None)
+    crate::common::serve(config, None)
 }
 
 #[test]

@@ -5,8 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-mod common;
-use common::apiclient;
+use crate::common::apiclient;
 
 use serde_json::{json, Value};
 
@@ -54,7 +53,7 @@ fn api_server(dir: &Path) -> PathBuf {
         signpost_disk: Some(dir.join("no-disk")),
         command_timeout: std::time::Duration::from_secs(60),
     };
-    common::serve(config, Some(updates))
+    crate::common::serve(config, Some(updates))
 }
 
 fn stdout(out: &Output) -> String {

@@ -33,7 +33,6 @@
 //! bank boots next from the disk's GPT (`signpost`), or, when the disk cannot be read (no
 //! Bottlerocket disk, e.g. in tests), from the state (`Ready` means the staging bank is next).
 
-use std::fmt;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -42,12 +41,13 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use api_model::{
+    CommandResult, CommandStatus, CommandType, Image, Partition, UpdateState, UpdateStatus,
+};
 use tracing::{debug, info, warn};
 use update_metadata::Update;
 
-use crate::ApiError;
+use crate::error::ApiError;
 
 /// Default of [`UpdateConfig::updog_command`].
 pub const DEFAULT_UPDOG_COMMAND: &str = "updog";
@@ -86,96 +86,13 @@ impl Default for UpdateConfig {
     }
 }
 
-/// The state of the update state machine (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum UpdateState {
-    Idle,
-    Available,
-    Staged,
-    Ready,
-}
-
-impl fmt::Display for UpdateState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+/// The image an update offers.
+fn image_of(u: &Update) -> Image {
+    Image {
+        arch: u.arch.clone(),
+        version: u.version.to_string(),
+        variant: u.variant.clone(),
     }
-}
-
-/// An update action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum CommandType {
-    Refresh,
-    Prepare,
-    Activate,
-    Deactivate,
-}
-
-impl fmt::Display for CommandType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CommandType::Refresh => "refresh",
-            CommandType::Prepare => "prepare",
-            CommandType::Activate => "activate",
-            CommandType::Deactivate => "deactivate",
-        })
-    }
-}
-
-/// How a command ended; `Unknown` while it runs (or when the server died while it ran).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum CommandStatus {
-    Success,
-    Failed,
-    Unknown,
-}
-
-/// An OS image: what a partition holds or an update offers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Image {
-    arch: String,
-    version: String,
-    variant: String,
-}
-
-impl From<&Update> for Image {
-    fn from(u: &Update) -> Self {
-        Self {
-            arch: u.arch.clone(),
-            version: u.version.to_string(),
-            variant: u.variant.clone(),
-        }
-    }
-}
-
-/// A boot bank's image and whether it boots next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Partition {
-    image: Image,
-    next_to_boot: bool,
-}
-
-/// The most recent command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CommandResult {
-    cmd_type: CommandType,
-    cmd_status: CommandStatus,
-    /// When the command was accepted, RFC 3339.
-    timestamp: String,
-    exit_status: Option<i32>,
-    stderr: String,
-}
-
-/// The status document served by `GET /updates/status` and persisted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct UpdateStatus {
-    update_state: UpdateState,
-    /// Versions, newest first.
-    available_updates: Vec<String>,
-    chosen_update: Option<Image>,
-    active_partition: Option<Partition>,
-    staging_partition: Option<Partition>,
-    most_recent_command: CommandResult,
 }
 
 /// The update side of the server state.
@@ -291,7 +208,7 @@ impl Updates {
     }
 
     /// `GET /updates/status`: 423 while a command runs, 404 before the first command.
-    pub(crate) fn status(&self) -> Result<Value, ApiError> {
+    pub(crate) fn status(&self) -> Result<UpdateStatus, ApiError> {
         let mut status = {
             let inner = self.lock();
             if let Some(cmd) = inner.running {
@@ -303,8 +220,7 @@ impl Updates {
                 .ok_or_else(|| ApiError::new(404, "no update status yet"))?
         };
         self.fill_partitions(&mut status);
-        serde_json::to_value(&status)
-            .map_err(|e| ApiError::new(500, format!("failed to serialize update status: {e}")))
+        Ok(status)
     }
 
     /// Checks that `cmd` is allowed now, records it as running and starts its updog child on a
@@ -318,27 +234,15 @@ impl Updates {
             .status
             .as_ref()
             .map_or(UpdateState::Idle, |s| s.update_state);
-        let (allowed, allowed_in): (&[UpdateState], &str) = match cmd {
-            CommandType::Refresh => (
-                &[
-                    UpdateState::Idle,
-                    UpdateState::Available,
-                    UpdateState::Staged,
-                    UpdateState::Ready,
-                ],
-                "any state",
-            ),
-            CommandType::Prepare => (
-                &[UpdateState::Available, UpdateState::Staged],
-                "Available or Staged",
-            ),
-            CommandType::Activate => (&[UpdateState::Staged], "Staged"),
-            CommandType::Deactivate => (&[UpdateState::Ready], "Ready"),
-        };
-        if !allowed.contains(&state) {
+        if !cmd.allowed_in().contains(&state) {
+            let allowed_in: Vec<String> =
+                cmd.allowed_in().iter().map(ToString::to_string).collect();
             return Err(ApiError::new(
                 409,
-                format!("cannot {cmd} in update state {state}: {cmd} is allowed in {allowed_in}"),
+                format!(
+                    "cannot {cmd} in update state {state}: {cmd} is allowed in {}",
+                    allowed_in.join(" or ")
+                ),
             ));
         }
         let target = match cmd {
@@ -577,7 +481,7 @@ impl Updates {
                     versions.sort_by(|a, b| b.cmp(a));
                     versions.dedup();
                     status.available_updates = versions.iter().map(|v| v.to_string()).collect();
-                    status.chosen_update = chosen.as_ref().map(Image::from);
+                    status.chosen_update = chosen.as_ref().map(image_of);
                 }
                 if matches!(state, UpdateState::Idle | UpdateState::Available) {
                     status.update_state = if status.chosen_update.is_some() {
@@ -616,7 +520,7 @@ impl Updates {
             result.cmd_status, status.update_state
         );
         if let Err(e) = self.persist(&mut status) {
-            warn!("{}", e.message);
+            warn!("{}", e.body.error);
         }
         inner.status = Some(status);
     }
@@ -624,7 +528,7 @@ impl Updates {
     /// Fills in the partitions (see the module documentation).
     fn fill_partitions(&self, status: &mut UpdateStatus) {
         let os = match std::fs::read_to_string(&self.os_release_path) {
-            Ok(text) => crate::parse_os_release(&text),
+            Ok(text) => crate::os_release::parse(&text),
             Err(e) => {
                 warn!(
                     "failed to read os-release '{}': {e}",
@@ -756,7 +660,7 @@ mod tests {
             "images": {"boot": "b.lz4", "root": "r.lz4", "hash": "h.lz4"}}]"#;
         let updates = parse_updates(json, "check-update").unwrap();
         assert_eq!(
-            Image::from(&updates[0]),
+            image_of(&updates[0]),
             Image {
                 arch: "x86_64".into(),
                 version: "1.2.0".into(),

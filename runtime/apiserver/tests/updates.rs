@@ -1,10 +1,8 @@
-//! The update API over the real socket, with a stand-in `updog` (`common::STAND_IN_UPDOG`).
-
-mod common;
+//! The update API over the real socket, with a stand-in `updog` (`crate::common::STAND_IN_UPDOG`).
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use crate::common::TestServer;
 use serde_json::{json, Value};
 
 /// Waits until the running update command has finished; returns the status.
@@ -208,7 +206,7 @@ fn updog_that_cannot_run_fails_the_command() {
     assert!(stderr.contains("failed to run"), "{stderr}");
 
     // Output that isn't the expected JSON fails the refresh, with the output in stderr.
-    common::script(s.dir.path(), "updog", "echo 'not json'");
+    crate::common::script(s.dir.path(), "updog", "echo 'not json'");
     s.expect("POST", "/actions/refresh-updates", None, 204);
     let status = wait_done(&s);
     let stderr = status["most_recent_command"]["stderr"].as_str().unwrap();

@@ -5,8 +5,8 @@
 //!   with `X-aws-ec2-metadata-token-ttl-seconds: 21600` returns a session token, then
 //!   `GET /latest/user-data` with `X-aws-ec2-metadata-token: <token>` returns the user data; a
 //!   404 means there is none (a refused connection is retried a few times with backoff first,
-//!   since the network may still be coming up). The HTTP/1.1 client is a small hand-written one over
-//!   [`std::net::TcpStream`] (`http://host:port` URLs only).
+//!   since the network may still be coming up). The HTTP client is `ureq`, never through a proxy
+//!   (`http://host[:port]` base URLs only), with connect, read and write timeouts.
 //! * [`parse_user_data`] gunzips it when it starts with the gzip magic bytes, parses TOML and
 //!   returns its `settings` table (other top-level tables are ignored with a warning), validated
 //!   with [`settings::validate_settings_json`]: errors name the dotted key.
@@ -18,8 +18,7 @@
 #![warn(missing_docs)]
 
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,7 +37,7 @@ pub const TOKEN_TTL_SECONDS: u32 = 21600;
 pub const MAX_USER_DATA: usize = 16 * 1024 * 1024;
 /// Connection attempts of the first IMDS request.
 const CONNECT_ATTEMPTS: u32 = 5;
-/// Network timeout of each IMDS request step.
+/// Network timeout of each IMDS request step: connecting, and each read and write.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Result type of this crate.
@@ -125,17 +124,17 @@ pub fn read_user_data_file(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// A parsed HTTP response.
+/// An HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
-    /// Body (de-chunked).
+    /// Body.
     pub body: Vec<u8>,
 }
 
-/// Splits `http://host[:port]` into the `host:port` authority; a path is not allowed.
-fn authority(base_url: &str) -> std::result::Result<String, String> {
+/// Checks that `base_url` is `http://host[:port]`, with no path or user info.
+fn check_base_url(base_url: &str) -> std::result::Result<(), String> {
     let rest = base_url
         .strip_prefix("http://")
         .ok_or("only http:// URLs are supported")?;
@@ -143,149 +142,135 @@ fn authority(base_url: &str) -> std::result::Result<String, String> {
     if rest.is_empty() || rest.contains('/') || rest.contains('@') {
         return Err("expected http://host[:port] with no path".into());
     }
-    Ok(if rest.contains(':') && !rest.ends_with(']') {
-        rest.to_string()
-    } else {
-        format!("{rest}:80")
-    })
+    Ok(())
 }
 
-/// Sends one HTTP/1.1 request (`Connection: close`) to `base_url` + `path`.
+/// The IMDS client: no proxy (the endpoint is link-local), no redirects, statuses as answers.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .proxy(None)
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_connect(Some(TIMEOUT))
+        .timeout_per_read(Some(TIMEOUT))
+        .timeout_per_write(Some(TIMEOUT))
+        .user_agent(concat!("early-boot-config/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Why one request failed, before it is put into an [`Error::Imds`].
+enum Failure {
+    /// The URL or the request is invalid.
+    Invalid(String),
+    /// The exchange failed.
+    Http(ureq::Error),
+}
+
+impl Failure {
+    /// Whether no connection could be made (worth retrying while the network comes up).
+    fn is_connect(&self) -> bool {
+        use std::io::ErrorKind as K;
+        match self {
+            Failure::Http(ureq::Error::Io(e)) => matches!(
+                e.kind(),
+                K::ConnectionRefused
+                    | K::NetworkUnreachable
+                    | K::HostUnreachable
+                    | K::AddrNotAvailable
+            ),
+            Failure::Http(ureq::Error::ConnectionFailed)
+            | Failure::Http(ureq::Error::Timeout(ureq::Timeout::Connect)) => true,
+            _ => false,
+        }
+    }
+
+    fn into_error(self, method: &str, url: String) -> Error {
+        let connect = self.is_connect();
+        let reason = match self {
+            Failure::Invalid(reason) => reason,
+            Failure::Http(e) if connect => format!("connect: {e}"),
+            Failure::Http(e) => e.to_string(),
+        };
+        Error::Imds {
+            method: method.to_string(),
+            url,
+            reason,
+        }
+    }
+}
+
+/// Sends one request with `headers` and reads the whole answer (at most [`MAX_USER_DATA`] bytes).
+fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> std::result::Result<HttpResponse, Failure> {
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(())
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    let mut response = agent.run(request).map_err(Failure::Http)?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_USER_DATA as u64)
+        .read_to_vec()
+        .map_err(Failure::Http)?;
+    Ok(HttpResponse { status, body })
+}
+
+/// The URL of `path` under `base_url`.
+fn url_of(base_url: &str, path: &str) -> String {
+    format!("{}{path}", base_url.trim_end_matches('/'))
+}
+
+/// Sends one request to `base_url` + `path`, with `headers`; any status is an answer.
 pub fn http_request(
     base_url: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<HttpResponse> {
-    let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    let fail = |reason: String| Error::Imds {
-        method: method.to_string(),
-        url: url.clone(),
-        reason,
-    };
-    let auth = authority(base_url).map_err(fail)?;
-    let addr = auth
-        .to_socket_addrs()
-        .map_err(|e| fail(format!("can't resolve {auth}: {e}")))?
-        .next()
-        .ok_or_else(|| fail(format!("no address for {auth}")))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| fail(format!("connect: {e}")))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .and_then(|_| stream.set_write_timeout(Some(TIMEOUT)))
-        .map_err(|e| fail(e.to_string()))?;
-    let host = auth.strip_suffix(":80").unwrap_or(&auth);
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| fail(format!("send: {e}")))?;
-    let mut raw = Vec::new();
-    stream
-        .take((MAX_USER_DATA + 64 * 1024) as u64)
-        .read_to_end(&mut raw)
-        .map_err(|e| fail(format!("receive: {e}")))?;
-    parse_response(&raw).map_err(fail)
-}
-
-/// Parses a complete HTTP/1.1 response (read until the server closed the connection).
-pub fn parse_response(raw: &[u8]) -> std::result::Result<HttpResponse, String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("incomplete response head")?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "response head is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("bad status line {status_line:?}"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let mut content_length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(format!("bad header line {line:?}"));
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| format!("bad Content-Length {value:?}"))?,
-            );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        }
-    }
-    let rest = &raw[end + 4..];
-    let body = if chunked {
-        dechunk(rest)?
-    } else if let Some(len) = content_length {
-        if rest.len() < len {
-            return Err(format!("body truncated: got {} of {len} bytes", rest.len()));
-        }
-        rest[..len].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    Ok(HttpResponse { status, body })
-}
-
-fn dechunk(mut data: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk size")?;
-        let size_text = std::str::from_utf8(&data[..line_end]).map_err(|_| "bad chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if data.len() < size + 2 {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
+    let url = url_of(base_url, path);
+    check_base_url(base_url)
+        .map_err(Failure::Invalid)
+        .and_then(|()| send(&agent(), method, &url, headers))
+        .map_err(|f| f.into_error(method, url.clone()))
 }
 
 /// Fetches user data from an IMDSv2-style endpoint; `None` on 404.
 pub fn fetch_imds_user_data(base_url: &str) -> Result<Option<Vec<u8>>> {
     let ttl = TOKEN_TTL_SECONDS.to_string();
     let token_path = "/latest/api/token";
+    let url = |path: &str| url_of(base_url, path);
+    check_base_url(base_url).map_err(|reason| Error::Imds {
+        method: "PUT".into(),
+        url: url(token_path),
+        reason,
+    })?;
+    let agent = agent();
     // Early in boot the network may not be up yet: connection failures of the first request
     // are retried with backoff.
     let mut attempt = 0;
     let response = loop {
-        match http_request(base_url, "PUT", token_path, &[(TOKEN_TTL_HEADER, &ttl)]) {
-            Err(Error::Imds { reason, .. })
-                if reason.starts_with("connect:") && attempt + 1 < CONNECT_ATTEMPTS =>
-            {
+        match send(&agent, "PUT", &url(token_path), &[(TOKEN_TTL_HEADER, &ttl)]) {
+            Err(f) if f.is_connect() && attempt + 1 < CONNECT_ATTEMPTS => {
                 attempt += 1;
-                warn!("IMDS not reachable ({reason}); retrying");
+                warn!(
+                    "IMDS not reachable ({}); retrying",
+                    f.into_error("PUT", url(token_path))
+                );
                 std::thread::sleep(Duration::from_millis(100 << attempt));
             }
-            other => break other?,
+            other => break other.map_err(|f| f.into_error("PUT", url(token_path)))?,
         }
     };
-    let url = |path: &str| format!("{}{path}", base_url.trim_end_matches('/'));
     if response.status != 200 {
         return Err(Error::Imds {
             method: "PUT".into(),
@@ -303,7 +288,8 @@ pub fn fetch_imds_user_data(base_url: &str) -> Result<Option<Vec<u8>>> {
             reason: "the token is empty or not printable ASCII".into(),
         })?;
     let data_path = "/latest/user-data";
-    let response = http_request(base_url, "GET", data_path, &[(TOKEN_HEADER, &token)])?;
+    let response = send(&agent, "GET", &url(data_path), &[(TOKEN_HEADER, &token)])
+        .map_err(|f| f.into_error("GET", url(data_path)))?;
     match response.status {
         200 => Ok(Some(response.body)),
         404 => Ok(None),
@@ -449,31 +435,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_responses() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"abc"[..]));
-        let r = parse_response(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(r.body, b"abcde");
-        let r = parse_response(b"HTTP/1.0 404 Not Found\r\n\r\n").unwrap();
-        assert_eq!(r.status, 404);
-        assert!(parse_response(b"garbage").is_err());
-    }
-
-    #[test]
-    fn authorities() {
-        assert_eq!(
-            authority("http://127.0.0.1:8080").unwrap(),
-            "127.0.0.1:8080"
-        );
-        assert_eq!(
-            authority("http://169.254.169.254/").unwrap(),
-            "169.254.169.254:80"
-        );
-        assert!(authority("https://x").is_err());
-        assert!(authority("http://x/latest").is_err());
+    fn base_urls() {
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://169.254.169.254/").is_ok());
+        assert!(check_base_url("https://x").is_err());
+        assert!(check_base_url("http://x/latest").is_err());
+        assert!(check_base_url("http://user@x").is_err());
+        let e = http_request("ftp://x", "GET", "/latest/user-data", &[]).unwrap_err();
+        assert!(e.to_string().contains("only http://"), "{e}");
     }
 
     #[test]

@@ -68,6 +68,15 @@ case "$*" in
   *) echo "unexpected arguments: $*" >&2; exit 64 ;;
 esac"#;
 
+/// Waits (at most 10 s) until a server answers on `socket`.
+pub fn wait_for(socket: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while apiclient::request(socket, "GET", "/tx/list", None).is_err() {
+        assert!(Instant::now() < deadline, "apiserver did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Writes an executable shell script.
 pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
@@ -136,11 +145,7 @@ impl TestServer {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while apiclient::request(&self.socket, "GET", "/tx/list", None).is_err() {
-            assert!(Instant::now() < deadline, "apiserver did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for(&self.socket);
     }
 
     /// Sends a request; panics only on transport errors.
