@@ -127,7 +127,7 @@ pub fn assemble(
             &repo.join("repodata"),
             &format!("{}/repodata", options.arch),
         )
-        .map_err(|e| Error::Kit(e.to_string()))?,
+        .map_err(Error::Kit)?,
     );
     let architecture = match options.arch {
         Arch::X86_64 => Architecture::Amd64,
@@ -163,8 +163,7 @@ pub fn assemble(
         metadata,
         epoch: options.epoch,
     };
-    let summary =
-        twoliter_oci::write_archive(&archive, &image).map_err(|e| Error::Kit(e.to_string()))?;
+    let summary = twoliter_oci::write_archive(&archive, &image).map_err(Error::Kit)?;
     Ok(KitOutput {
         repo,
         archive,

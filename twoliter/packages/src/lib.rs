@@ -77,8 +77,8 @@ pub enum Error {
     #[error(transparent)]
     Fs(#[from] fsutil::IoError),
     /// The kit archive could not be written.
-    #[error("writing the kit archive: {0}")]
-    Kit(String),
+    #[error("cannot write the kit archive")]
+    Kit(#[source] twoliter_oci::Error),
     /// The container engine failed outside a package build.
     #[error(transparent)]
     Engine(#[from] twoliter_engine::Error),

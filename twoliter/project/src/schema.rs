@@ -64,14 +64,12 @@ impl SchemaKind {
     }
 }
 
-/// Writes every schema into `dir` (normally `<project>/schemas`), creating it if needed.
-pub fn write_all(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Writes every schema into `dir` (normally `<project>/schemas`), creating it if needed; each
+/// file is replaced atomically.
+pub fn write_all(dir: &Path) -> Result<(), fsutil::IoError> {
+    std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
     for kind in SchemaKind::ALL {
-        let path = dir.join(kind.file_name());
-        let temp = path.with_extension("json.tmp");
-        std::fs::write(&temp, kind.render())?;
-        std::fs::rename(&temp, &path)?;
+        fsutil::atomic_write(&dir.join(kind.file_name()), kind.render().as_bytes(), 0o644)?;
     }
     Ok(())
 }
