@@ -379,3 +379,30 @@ fn missing_file_and_no_imds_is_nothing_to_apply() {
     assert!(stdout.contains("no user data"), "{stdout}");
     assert!(api.marker().exists());
 }
+
+#[test]
+fn unreachable_imds_is_retried_then_fails_without_a_marker() {
+    let api = Api::start();
+    // A port nobody listens on: every connection is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    let out = api.run(&["--imds-base-url", &url]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/latest/api/token") && stderr.contains("connect:"),
+        "{stderr}"
+    );
+    // Four backoffs of 200, 400, 800 and 1600 ms.
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "not retried: {:?}",
+        start.elapsed()
+    );
+    assert!(!api.marker().exists());
+}
