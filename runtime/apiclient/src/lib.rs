@@ -38,7 +38,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The socket could not be connected to.
-    #[error("failed to connect to API socket '{}': {source}", path.display())]
+    #[error("cannot connect to the API socket {}", path.display())]
     Connect {
         /// The socket path.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Reading an input file (or stdin) failed.
-    #[error("failed to {op}: {source}")]
+    #[error("cannot {op}")]
     Io {
         /// What was being done.
         op: String,
@@ -69,7 +69,7 @@ pub enum Error {
         reason: String,
     },
     /// The HTTP exchange with the server failed (connection lost, invalid response).
-    #[error("request {method} {uri} failed: {source}")]
+    #[error("request {method} {uri} failed")]
     Http {
         /// The request method.
         method: String,

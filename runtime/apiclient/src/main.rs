@@ -187,9 +187,6 @@ fn print_line(line: impl std::fmt::Display) {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => logging::exit_with("apiclient", &e),
     }
 }

@@ -204,7 +204,7 @@ fn errors_print_status_and_exit_non_zero() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("Status 400 when PATCHing /settings?tx=apiclient-"),
+        stderr.starts_with("apiclient: error: Status 400 when PATCHing /settings?tx=apiclient-"),
         "{stderr}"
     );
     assert!(stderr.contains(r#""key":"settings.motd""#), "{stderr}");
@@ -216,7 +216,13 @@ fn errors_print_status_and_exit_non_zero() {
     assert!(!out.status.success());
     let out = run(&dir.path().join("missing.sock"), &["get"], "");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("failed to connect"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to the API socket") && stderr.contains("missing.sock"),
+        "{stderr}"
+    );
+    // The cause is printed once, after the message.
+    assert!(stderr.contains(": No such file or directory"), "{stderr}");
 }
 
 /// A reader that stops early (`apiclient get | head -1`) ends apiclient quietly, not in a panic.

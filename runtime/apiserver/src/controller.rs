@@ -248,7 +248,7 @@ fn names(keys: impl IntoIterator<Item = Key>) -> ChangedKeys {
 
 /// Nests pairs into one object.
 fn nest(pairs: &HashMap<Key, String>) -> Result<Value, ApiError> {
-    datastore::from_pairs(pairs).map_err(|e| ApiError::internal(e.to_string()))
+    datastore::from_pairs(pairs).map_err(|e| ApiError::internal(logging::Chain(&e).to_string()))
 }
 
 /// Nests pairs and returns the object under root segment `root` (empty object if none).

@@ -63,7 +63,8 @@ impl ApiError {
 impl From<datastore::Error> for ApiError {
     fn from(e: datastore::Error) -> Self {
         use datastore::Error as D;
-        let msg = e.to_string();
+        // The whole chain: the datastore's messages leave their causes to source().
+        let msg = logging::Chain(&e).to_string();
         match &e {
             D::InvalidKey { key, .. } | D::InvalidValue { key, .. } => {
                 ApiError::bad(msg).with_key(key.clone())

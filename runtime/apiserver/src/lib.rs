@@ -93,7 +93,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
 #[non_exhaustive]
 pub enum Error {
     /// The datastore could not be opened.
-    #[error("failed to open datastore '{}': {source}", path.display())]
+    #[error("cannot open the datastore {}", path.display())]
     Datastore {
         /// The datastore path.
         path: PathBuf,
@@ -102,7 +102,7 @@ pub enum Error {
         source: datastore::Error,
     },
     /// A socket operation failed.
-    #[error("failed to {op} socket '{}': {source}", path.display())]
+    #[error("cannot {op} socket {}", path.display())]
     Socket {
         /// What was being done.
         op: &'static str,

@@ -77,9 +77,6 @@ fn main() -> ExitCode {
     };
     match Server::bind_with_updates(config, updates).and_then(Server::serve) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("apiserver: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => logging::exit_with("apiserver", &e),
     }
 }

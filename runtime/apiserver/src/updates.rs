@@ -33,7 +33,7 @@
 //! bank boots next from the disk's GPT (`signpost`), or, when the disk cannot be read (no
 //! Bottlerocket disk, e.g. in tests), from the state (`Ready` means the staging bank is next).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -402,10 +402,13 @@ impl Updates {
                 if finished.recv_timeout(timeout) == Err(RecvTimeoutError::Timeout) {
                     timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
                     let mut child = child.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Ok(group) = libc::pid_t::try_from(child.id()) {
-                        // SAFETY: kill(2) with a negative pid signals that process group: the
-                        // child's own (`process_group(0)`), which exists until it is reaped.
-                        unsafe { libc::kill(-group, libc::SIGKILL) };
+                    // The child leads its own process group (`process_group(0)`), which exists
+                    // until it is reaped: stop every process updog started too.
+                    if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                        let _ = rustix::process::kill_process_group(
+                            group,
+                            rustix::process::Signal::KILL,
+                        );
                     }
                     let _ = child.kill();
                 }
@@ -576,16 +579,11 @@ impl Updates {
     fn persist(&self, status: &mut UpdateStatus) -> Result<(), ApiError> {
         self.fill_partitions(status);
         let path = &self.config.status_path;
-        let fail = |op: &str, e: std::io::Error| {
-            ApiError::new(
-                500,
-                format!("failed to {op} update status '{}': {e}", path.display()),
-            )
-        };
         let mut bytes = serde_json::to_vec_pretty(status)
             .map_err(|e| ApiError::new(500, format!("failed to serialize update status: {e}")))?;
         bytes.push(b'\n');
-        write_atomically(path, &bytes).map_err(|e| fail("write", e))
+        write_atomically(path, &bytes)
+            .map_err(|e| ApiError::new(500, logging::Chain(&e).to_string()))
     }
 }
 
@@ -623,30 +621,13 @@ fn join(a: &str, b: &str) -> String {
     joined[start..].to_string()
 }
 
-/// Writes `bytes` to `path` via a temporary file in the same directory (created if missing),
-/// fsynced and renamed over `path`; then fsyncs the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// Writes `bytes` to `path` atomically (see [`fsutil::atomic_write`]), its directory created
+/// if missing.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), fsutil::IoError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
     }
-    written?;
-    std::fs::File::open(dir)?.sync_all()
+    fsutil::atomic_write(path, bytes, 0o644)
 }
 
 #[cfg(test)]

@@ -47,8 +47,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The marker file could not be written.
+    #[error("cannot write the first-boot marker")]
+    Marker(#[source] fsutil::IoError),
     /// A local file could not be read or written.
-    #[error("failed to {op} '{}': {source}", path.display())]
+    #[error("cannot {op} {}", path.display())]
     File {
         /// What was being done.
         op: &'static str,
@@ -420,14 +423,7 @@ pub fn write_marker(marker: &Path) -> Result<()> {
     if let Some(parent) = marker.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| err("create the directory of", e))?;
     }
-    let file = fs::File::create(marker).map_err(|e| err("create marker", e))?;
-    file.sync_all().map_err(|e| err("sync marker", e))?;
-    if let Some(parent) = marker.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Ok(dir) = fs::File::open(parent) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
+    fsutil::atomic_write(marker, b"", 0o644).map_err(Error::Marker)
 }
 
 #[cfg(test)]

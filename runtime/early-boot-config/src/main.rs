@@ -43,9 +43,6 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("early-boot-config: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => logging::exit_with("early-boot-config", &e),
     }
 }
