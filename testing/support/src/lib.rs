@@ -1,6 +1,6 @@
 //! Test support shared by the twoliter crates (a dev-dependency only): loopback ports and
 //! servers, a child-process guard, HTTP helpers, the python-tuf oracle, and fake builds laid
-//! out through the artifact contract.
+//! out through the artifact contract, and small projects ([`project`]).
 //!
 //! A missing oracle tool fails the test with an install hint: a green run always means the
 //! oracle ran.
@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod build;
+pub mod project;
 
 /// A port free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {

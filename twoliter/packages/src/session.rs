@@ -160,35 +160,17 @@ mod tests {
 
     /// A project with packages `base` ← `lib` ← `app` (build dependencies) and `other`.
     fn project(dir: &Path) -> Project {
-        let write = |path: &str, text: &str| {
-            let path = dir.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
-        write(
-            "Twoliter.toml",
-            "schema-version = 1\nrelease-version = \"1.0.0\"\n",
+        test_support::project::write_project(
+            dir,
+            "1.0.0",
+            &[
+                ("k", "base", ""),
+                ("k", "lib", "build-dependencies: [base]\n"),
+                ("k", "app", "build-dependencies: [lib]\n"),
+                ("k", "other", ""),
+            ],
+            &[],
         );
-        write(
-            "kits/k/kit.yaml",
-            "# yaml-language-server: $schema=../../schemas/kit.schema.json\nname: k\n",
-        );
-        for (name, deps) in [
-            ("base", ""),
-            ("lib", "build-dependencies: [base]\n"),
-            ("app", "build-dependencies: [lib]\n"),
-            ("other", ""),
-        ] {
-            write(
-                &format!("kits/k/packages/{name}/package.yaml"),
-                &format!("# yaml-language-server: $schema=../../../../schemas/package.schema.json\nname: {name}\nversion: 1.0.0\nrelease: 1\n{deps}"),
-            );
-            write(
-                &format!("kits/k/packages/{name}/{name}.spec"),
-                &format!("Name: {name}\nVersion: 1.0.0\n"),
-            );
-        }
-        twoliter_project::schema::write_all(&dir.join("schemas")).unwrap();
         Project::load(dir).unwrap_or_else(|e| panic!("{e}"))
     }
 

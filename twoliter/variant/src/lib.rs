@@ -358,41 +358,22 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// A project with variant `aws-k8s-1.31` (kits `k`, includes `app`) and packages `app` and
-    /// `helper` in kit `k`, `stray` in kit `other`.
+    /// A project with variant `aws-k8s-1.31` (kits `k`, includes `app`, and `variant` more
+    /// manifest lines) and packages `app` and `helper` in kit `k`, `stray` in kit `other`.
     fn project(dir: &Path, variant: &str) -> Project {
-        let write = |path: &str, text: &str| {
-            let path = dir.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
-        write(
-            "Twoliter.toml",
-            "schema-version = 1\nrelease-version = \"1.2.3\"\n",
+        test_support::project::write_project(
+            dir,
+            "1.2.3",
+            &[
+                ("k", "app", ""),
+                ("k", "helper", ""),
+                ("other", "stray", ""),
+            ],
+            &[(
+                "aws-k8s-1.31",
+                &format!("kits: [k]\nincluded-packages: [app]\n{variant}"),
+            )],
         );
-        for kit in ["k", "other"] {
-            write(
-                &format!("kits/{kit}/kit.yaml"),
-                &format!(
-                    "# yaml-language-server: $schema=../../schemas/kit.schema.json\nname: {kit}\n"
-                ),
-            );
-        }
-        for (kit, name) in [("k", "app"), ("k", "helper"), ("other", "stray")] {
-            write(
-                &format!("kits/{kit}/packages/{name}/package.yaml"),
-                &format!("# yaml-language-server: $schema=../../../../schemas/package.schema.json\nname: {name}\nversion: 1.0.0\n"),
-            );
-            write(
-                &format!("kits/{kit}/packages/{name}/{name}.spec"),
-                &format!("Name: {name}\nVersion: 1.0.0\n"),
-            );
-        }
-        write(
-            "variants/aws-k8s-1.31/variant.yaml",
-            &format!("# yaml-language-server: $schema=../../schemas/variant.schema.json\nkits: [k]\nincluded-packages: [app]\n{variant}"),
-        );
-        twoliter_project::schema::write_all(&dir.join("schemas")).unwrap();
         Project::load(dir).unwrap_or_else(|e| panic!("{e}"))
     }
 
