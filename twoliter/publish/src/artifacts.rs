@@ -170,3 +170,34 @@ pub fn check_disk(shown: &Path, raw: &Path, size: u64, report: &DiskReport) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use partitions::PartitionPlan;
+
+    #[test]
+    fn open_checked_names_the_build_it_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let name = test_support::build::name("aws-dev", "x86_64", "1.2.3", "abc");
+        let dir = test_support::build::write_build(tmp.path(), &name, PartitionPlan::Split, |_| {
+            b"x".to_vec()
+        });
+        let opened = open_checked(&dir, Some("aws-dev"), Some(Arch::X86_64)).unwrap();
+        assert_eq!(opened.name(), &name);
+        let error = open_checked(&dir, None, Some(Arch::Aarch64)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("holds a x86_64 build, not aarch64"),
+            "{error}"
+        );
+        let error = open_checked(&dir, Some("aws-ecs-2"), None).unwrap_err();
+        assert!(error.to_string().contains("not aws-ecs-2"), "{error}");
+        let error = open_checked(&tmp.path().join("none"), None, None).unwrap_err();
+        assert!(
+            error.to_string().contains("twoliter build variant"),
+            "{error}"
+        );
+    }
+}

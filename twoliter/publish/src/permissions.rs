@@ -251,3 +251,34 @@ pub async fn snapshot_permissions(
     users.sort();
     Ok((public, users))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_are_checked_before_any_call() {
+        let none = Principals::default();
+        assert!(none.is_empty());
+        assert!(none.check().unwrap_err().to_string().contains("name whom"));
+        let users = |id: &str| Principals {
+            user_ids: vec![id.into()],
+            ..Principals::default()
+        };
+        users("111122223333").check().unwrap();
+        assert!(users("1111")
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("12 digits"));
+        let group = Principals {
+            groups: vec!["everyone".into()],
+            ..Principals::default()
+        };
+        assert!(group
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("only `all`"));
+    }
+}
