@@ -3,8 +3,8 @@
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::name::{amis_file_name, ArtifactKind, ArtifactName};
+use fsutil::{FileLock, Wait};
 use semver::Version;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use twoliter_project::Arch;
 
@@ -206,22 +206,15 @@ impl ArtifactDir {
     /// [`Error::Locked`] when another process holds it; [`Error::Io`] when the lock file or a
     /// stale work directory cannot be handled.
     pub fn publish_lock(&self) -> Result<PublishLock> {
-        let path = self.dir.join(PUBLISH_LOCK);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("open", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
+        let lock = match fsutil::lock_exclusive(&self.dir.join(PUBLISH_LOCK), Wait::NoBlock) {
+            Ok(lock) => lock,
+            Err(busy) if busy.is_would_block() => {
                 return Err(Error::Locked {
                     dir: self.dir.clone(),
                 })
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
-        }
+            Err(e) => return Err(e.into()),
+        };
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))?;
         for entry in entries.flatten() {
             if entry
@@ -235,7 +228,7 @@ impl ArtifactDir {
             }
         }
         Ok(PublishLock {
-            _file: file,
+            _lock: lock,
             dir: self.dir.clone(),
         })
     }
@@ -244,7 +237,7 @@ impl ArtifactDir {
 /// The held publish lock of one build.
 #[derive(Debug)]
 pub struct PublishLock {
-    _file: File,
+    _lock: FileLock,
     dir: PathBuf,
 }
 

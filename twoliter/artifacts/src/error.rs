@@ -70,6 +70,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A file could not be written durably or a lock taken.
+    #[error(transparent)]
+    Fs(#[from] fsutil::IoError),
 }
 
 /// Result with [`Error`].

@@ -1,36 +1,15 @@
 //! Crash-safe writes: a half-written file is never visible under its final name.
 
-use crate::error::{Error, Result};
-use std::io::Write;
+use crate::error::Result;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it is written, synced, given
-/// mode 0644 and renamed over `path`, then the directory is synced.
+/// Writes `bytes` to `path` atomically with mode 0644 ([`fsutil::atomic_write`]: a temporary
+/// file beside it is written, synced and renamed over `path`, then the directory is synced).
 ///
 /// # Errors
-/// [`Error::Io`] naming the file when any step fails.
+/// [`Error::Fs`](crate::Error::Fs) naming the file when any step fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a file in", dir, e))?;
-    temp.write_all(bytes)
-        .and_then(|()| {
-            temp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
-        })
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| Error::io("write", path, e))?;
-    temp.persist(path)
-        .map_err(|e| Error::io("write", path, e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync", dir, e))
+    Ok(fsutil::atomic_write(path, bytes, 0o644)?)
 }
 
 #[cfg(test)]

@@ -160,32 +160,16 @@ impl ArtifactSet {
                     .map_err(|e| Error::io(&link, "create link", e))?;
             }
         }
-        sync_dir(&self.temp_dir)?;
-        if self.final_dir.exists() {
-            // Swap the new directory with the old one in one step, so the final name always
-            // holds a complete build; then remove the old one (now under the temporary name).
-            exchange(&self.temp_dir, &self.final_dir)?;
-            std::fs::remove_dir_all(&self.temp_dir)
-                .map_err(|e| Error::io(&self.temp_dir, "remove the previous build at", e))?;
-        } else {
-            std::fs::rename(&self.temp_dir, &self.final_dir)
-                .map_err(|e| Error::io(&self.final_dir, "rename into", e))?;
-        }
+        fsutil::sync_dir(&self.temp_dir)?;
+        // The final name always holds a complete build: a rebuild is swapped in in one step.
+        fsutil::replace_dir_atomically(&self.temp_dir, &self.final_dir)?;
         self.finished = true;
         let target = self
             .final_dir
             .file_name()
             .map(PathBuf::from)
             .unwrap_or_default();
-        let latest = self.output_dir.join(LATEST);
-        let temp_link = self
-            .output_dir
-            .join(format!(".{LATEST}.{}", std::process::id()));
-        let _ = std::fs::remove_file(&temp_link);
-        std::os::unix::fs::symlink(&target, &temp_link)
-            .map_err(|e| Error::io(&temp_link, "create link", e))?;
-        std::fs::rename(&temp_link, &latest).map_err(|e| Error::io(&latest, "replace", e))?;
-        sync_dir(&self.output_dir)?;
+        fsutil::replace_symlink(&self.output_dir.join(LATEST), &target)?;
         Ok((self.final_dir.clone(), metadata))
     }
 }
@@ -252,32 +236,6 @@ fn pin_vmdk_cid(path: &Path, cid: &str) -> Result<()> {
         .map_err(|e| Error::io(path, "write", e))
 }
 
-/// Atomically exchanges two paths (`renameat2(RENAME_EXCHANGE)`).
-fn exchange(a: &Path, b: &Path) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| Error::Invalid(format!("path {} holds a NUL byte", p.display())))
-    };
-    let (ca, cb) = (c(a)?, c(b)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(Error::io(b, "replace", std::io::Error::last_os_error()))
-    }
-}
-
 fn source_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -293,10 +251,4 @@ fn checksum(path: &Path, file: &str) -> Result<ArtifactFile> {
         size,
         sha256: hex::encode(hasher.finalize()),
     })
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, "sync", e))
 }

@@ -18,7 +18,7 @@ pub enum Error {
         detail: String,
     },
     /// A file operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
+    #[error("cannot {op} {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -28,7 +28,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An external tool failed.
-    #[error("cannot {what}: {source}")]
+    #[error("cannot {what}")]
     Tool {
         /// What the tool was run for.
         what: String,
@@ -78,11 +78,14 @@ pub enum Error {
         capacity_mib: u64,
     },
     /// The partition plan is invalid.
-    #[error("invalid partition layout: {0}")]
+    #[error("invalid partition layout")]
     Plan(#[from] partitions::Error),
     /// dm-verity hashing failed.
-    #[error("cannot build the dm-verity hash tree: {0}")]
+    #[error("cannot build the dm-verity hash tree")]
     Verity(#[from] twoliter_verity::VerityError),
+    /// A file could not be written durably.
+    #[error(transparent)]
+    Fs(#[from] fsutil::IoError),
     /// The inputs describe no valid image.
     #[error("{0}")]
     Invalid(String),

@@ -6,6 +6,8 @@
 //! External tools (mkfs.ext4, mkfs.erofs, resize2fs, debugfs, dumpe2fs, qemu-img) run through a
 //! [`twoliter_exec::ToolRunner`]; dm-verity, GPT writing and LZ4 compression are done here.
 
+#![forbid(unsafe_code)]
+
 pub mod artifacts;
 pub mod assemble;
 pub mod error;

@@ -26,6 +26,10 @@ pub enum Error {
         hint: &'static str,
     },
 
+    /// A file could not be written durably or a lock taken.
+    #[error(transparent)]
+    Fs(#[from] fsutil::IoError),
+
     /// A file operation failed.
     #[error("cannot {action} '{}': {source}", path.display())]
     Io {

@@ -185,11 +185,7 @@ pub fn init(options: &InitOptions<'_>) -> Result<InitReport> {
         if let Some(parent) = options.path.parent() {
             std::fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
         }
-        let temp = options.path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&temp).map_err(io_err("create", &temp))?;
-        std::io::Write::write_all(&mut file, signed.buffer()).map_err(io_err("write", &temp))?;
-        file.sync_all().map_err(io_err("fsync", &temp))?;
-        std::fs::rename(&temp, options.path).map_err(io_err("rename into place", options.path))?;
+        fsutil::atomic_write(options.path, signed.buffer(), 0o644)?;
         Ok(InitReport {
             path: options.path.to_path_buf(),
             sha512: hex::encode(Sha512::digest(signed.buffer())),

@@ -12,10 +12,11 @@ pub(crate) struct Output {
     parent: PathBuf,
     name: String,
     /// Held until the output is finished or dropped: one writer per repository directory.
-    _lock: std::fs::File,
+    _lock: fsutil::FileLock,
 }
 
 /// Prefixes of the hidden work entries an `Output` makes beside the final directories.
+/// (`.old-` and `.latest-` are the names earlier versions used.)
 const WORK_PREFIXES: [&str; 4] = [".tmp-", ".staging-", ".old-", ".latest-"];
 
 impl Output {
@@ -25,18 +26,14 @@ impl Output {
         let parent = output_root.join(repo);
         std::fs::create_dir_all(&parent).map_err(io_err("create directory", &parent))?;
         let lock_path = parent.join(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err("open", &lock_path))?;
-        lock.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::WouldBlock => io_err("lock", &lock_path)(std::io::Error::other(
-                "another twoliter is writing this repository directory; wait for it to finish",
-            )),
-            std::fs::TryLockError::Error(e) => io_err("lock", &lock_path)(e),
-        })?;
+        let lock = match fsutil::lock_exclusive(&lock_path, fsutil::Wait::NoBlock) {
+            Err(busy) if busy.is_would_block() => {
+                return Err(io_err("lock", &lock_path)(std::io::Error::other(
+                    "another twoliter is writing this repository directory; wait for it to finish",
+                )))
+            }
+            taken => taken?,
+        };
         remove_leftovers(&parent)?;
         let temp = tempfile::Builder::new()
             .prefix(&format!(".tmp-{name}-"))
@@ -72,25 +69,11 @@ impl Output {
         // Every file of the new repository reaches the disk before it gets its final name.
         sync_file_system(self.temp.path())?;
         let temp = self.temp.keep();
-        if final_dir.exists() {
-            let old = self
-                .parent
-                .join(format!(".old-{}-{}", self.name, std::process::id()));
-            std::fs::rename(&final_dir, &old).map_err(io_err("move aside", &final_dir))?;
-            std::fs::rename(&temp, &final_dir).map_err(io_err("rename into place", &temp))?;
-            std::fs::remove_dir_all(&old).map_err(io_err("remove", &old))?;
-        } else {
-            std::fs::rename(&temp, &final_dir).map_err(io_err("rename into place", &temp))?;
+        // The final name always holds a complete repository: a rebuilt one is swapped in.
+        fsutil::replace_dir_atomically(&temp, &final_dir)?;
+        if latest {
+            fsutil::replace_symlink(&self.parent.join("latest"), Path::new(&self.name))?;
         }
-        if !latest {
-            return Ok(final_dir);
-        }
-        let latest = self.parent.join("latest");
-        let link = self.parent.join(format!(".latest-{}", std::process::id()));
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&self.name, &link).map_err(io_err("create symlink", &link))?;
-        std::fs::rename(&link, &latest).map_err(io_err("replace", &latest))?;
-        sync_file_system(&self.parent)?;
         Ok(final_dir)
     }
 }
@@ -120,15 +103,9 @@ fn remove_leftovers(parent: &Path) -> Result<()> {
 /// Flushes the file system holding `dir`: one `syncfs` covers the metadata files, copied targets
 /// and directory entries (a thousand targets need no thousand `fsync`s).
 fn sync_file_system(dir: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd;
     let handle = std::fs::File::open(dir).map_err(io_err("open", dir))?;
-    // SAFETY: syncfs only uses the descriptor, which `handle` keeps open for the call.
-    if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
-        return Err(io_err("sync the file system of", dir)(
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    rustix::fs::syncfs(&handle)
+        .map_err(|e| io_err("sync the file system of", dir)(std::io::Error::from(e)))
 }
 
 /// Puts `source` at `dest`: a hard link when both are on one file system, else a copy.
