@@ -15,7 +15,8 @@ use update_metadata::{Timestamp, WavePolicy};
 
 pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
     let root_dir = ctx.root()?;
-    let repos_dir = root_dir.join("build/repos");
+    let layout = twoliter_project::ProjectLayout::new(&root_dir);
+    let repos_dir = layout.repos_dir();
     match command {
         RepoCommand::Init {
             repo,
@@ -105,7 +106,7 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             let arch = ctx.arch;
             let artifacts = match &variant {
                 Some(variant) => Some(Artifacts::find(
-                    &root_dir.join("build"),
+                    layout.build_dir(),
                     variant,
                     arch,
                     version.as_ref(),

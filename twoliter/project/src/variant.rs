@@ -496,6 +496,29 @@ pub fn check_manifest(
     problems
 }
 
+impl AmiManifest {
+    /// The AMI settings with every default filled in; `uefi_secure_boot` makes the defaults
+    /// uefi-preferred and TPM on.
+    pub fn resolve(self, uefi_secure_boot: bool) -> AmiSpec {
+        AmiSpec {
+            boot_mode: self
+                .boot_mode
+                .or(uefi_secure_boot.then_some(BootMode::UefiPreferred)),
+            tpm: self.tpm.unwrap_or(uefi_secure_boot),
+            imds_v2_only: self.imds_v2_only.unwrap_or(true),
+            volume_type: self.volume_type.unwrap_or_else(|| "gp3".into()),
+            tags: self.tags.unwrap_or_default(),
+        }
+    }
+}
+
+impl Default for AmiSpec {
+    /// The settings of a variant that sets no `ami` keys (and no `uefi-secure-boot`).
+    fn default() -> Self {
+        AmiManifest::default().resolve(false)
+    }
+}
+
 /// The values gathered from a chain of manifests, before defaults.
 #[derive(Debug, Default)]
 pub(crate) struct Layered {
@@ -637,17 +660,9 @@ impl Layered {
                 (f, on)
             })
             .collect::<BTreeMap<_, _>>();
-        let uefi = image_features[&ImageFeature::UefiSecureBoot];
-        let ami = AmiSpec {
-            boot_mode: self
-                .ami
-                .boot_mode
-                .or(uefi.then_some(BootMode::UefiPreferred)),
-            tpm: self.ami.tpm.unwrap_or(uefi),
-            imds_v2_only: self.ami.imds_v2_only.unwrap_or(true),
-            volume_type: self.ami.volume_type.unwrap_or_else(|| "gp3".into()),
-            tags: self.ami.tags.unwrap_or_default(),
-        };
+        let ami = self
+            .ami
+            .resolve(image_features[&ImageFeature::UefiSecureBoot]);
         Ok(Variant {
             name: name.to_string(),
             parts,
@@ -676,6 +691,22 @@ impl Layered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ami_defaults_follow_secure_boot_and_keys_override_them() {
+        let plain = AmiSpec::default();
+        assert_eq!(plain.volume_type, "gp3");
+        assert!(plain.imds_v2_only && !plain.tpm && plain.boot_mode.is_none());
+        let secure = AmiManifest::default().resolve(true);
+        assert_eq!(secure.boot_mode, Some(BootMode::UefiPreferred));
+        assert!(secure.tpm);
+        let overridden = AmiManifest {
+            tpm: Some(false),
+            ..AmiManifest::default()
+        }
+        .resolve(true);
+        assert!(!overridden.tpm);
+    }
 
     #[test]
     fn feature_names_are_the_manifest_spelling() {

@@ -8,7 +8,6 @@ use crate::artifacts;
 use crate::aws::{Aws, Region};
 use crate::{Error, Result};
 use partitions::PartitionPlan;
-use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,18 +42,6 @@ pub struct PublishOutcome {
     pub amis: AmisFile,
     /// What was reused, created and uploaded.
     pub report: PublishReport,
-}
-
-/// The AMI settings of a variant published from outside its project: what the project model
-/// resolves for a variant that sets no `ami` keys (and no `uefi-secure-boot`).
-pub fn default_spec() -> AmiSpec {
-    AmiSpec {
-        boot_mode: None,
-        tpm: false,
-        imds_v2_only: true,
-        volume_type: "gp3".into(),
-        tags: BTreeMap::new(),
-    }
 }
 
 /// EC2's rule for AMI names: 3–128 characters of letters, digits, ( ) [ ] space . / - ' @ _.
@@ -243,12 +230,5 @@ mod tests {
         amis.clear();
         amis.insert("us-west-2".into(), image(true, vec![]));
         assert!(has_grants(&amis));
-    }
-
-    #[test]
-    fn the_default_spec_is_the_project_default() {
-        let spec = default_spec();
-        assert_eq!(spec.volume_type, "gp3");
-        assert!(spec.imds_v2_only && !spec.tpm && spec.boot_mode.is_none());
     }
 }

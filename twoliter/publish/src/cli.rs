@@ -156,7 +156,7 @@ impl Context {
                 dir, variant, arch,
             )?),
             (None, Some(variant), Some(root)) => Ok(ArtifactDir::find(
-                &root.join("build"),
+                twoliter_project::ProjectLayout::new(root).build_dir(),
                 variant,
                 self.arch,
                 None,
@@ -196,7 +196,7 @@ impl Context {
             "variant {variant} is not in a project here; using the default AMI settings"
         );
         Ok((
-            twoliter_publish::build::default_spec(),
+            twoliter_project::AmiSpec::default(),
             twoliter_project::ImageLayout::default().publish_image_size_hint_gib,
         ))
     }
