@@ -61,8 +61,9 @@ fn assemble_with_progress(
         input.output_dir.display()
     );
     let steps = crate::progress::Steps::new();
-    let built =
-        twoliter_image::assemble(&twoliter_exec::HostRunner, input, &|step| steps.step(step));
+    let built = twoliter_image::assemble(&twoliter_engine::HostRunner, input, &|step| {
+        steps.step(step)
+    });
     steps.finish();
     built.context("image assembly failed")
 }

@@ -44,7 +44,7 @@ pub fn run(
         &session,
         Runners {
             containers: &engine,
-            tools: &twoliter_exec::HostRunner,
+            tools: &twoliter_engine::HostRunner,
             sdk: &mut || crate::sdk::for_packages(ctx, project, &engine),
             packages: &packages,
             assembly: &|step| steps.step(step),

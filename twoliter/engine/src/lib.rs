@@ -4,7 +4,12 @@
 //! through an [`Engine`]: no network, inputs mounted read-only and one writable output directory.
 //! [`Engine::detect`] picks a working engine (or the one the caller chose) and works around
 //! machine quirks itself, e.g. podman with runc needs explicit rlimits on these hosts. Code that
-//! only runs containers takes a [`ContainerRunner`], so it can be tested with a fake.
+//! only runs containers takes a [`ContainerRunner`], so it can be tested with a fake; tools
+//! twoliter does not implement itself run through a [`ToolRunner`] ([`tool`]).
+
+pub mod tool;
+
+pub use tool::{package_for, ExecError, HostRunner, ToolCommand, ToolOutput, ToolRunner};
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -41,7 +41,7 @@ fn main() {
         epoch: 1_700_000_000,
     };
     let started = Instant::now();
-    let built = assemble(&twoliter_exec::HostRunner, &input, &|_| {}).expect("assembly succeeds");
+    let built = assemble(&twoliter_engine::HostRunner, &input, &|_| {}).expect("assembly succeeds");
     let total = started.elapsed().as_secs_f64();
     println!("image assemble, 1 GiB root tree, 3 GiB OS image, split plan, ext4 root");
     for timing in &built.timings {

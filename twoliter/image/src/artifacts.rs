@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use twoliter_artifacts::{ArtifactKind, ArtifactName};
-use twoliter_exec::{ToolCommand, ToolRunner};
+use twoliter_engine::{ToolCommand, ToolRunner};
 
 pub use twoliter_artifacts::LATEST;
 

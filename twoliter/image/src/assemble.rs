@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use twoliter_artifacts::{ArtifactKind, ArtifactName};
-use twoliter_exec::ToolRunner;
+use twoliter_engine::ToolRunner;
 use uuid::Uuid;
 
 pub use twoliter_artifacts::ImageFormat;

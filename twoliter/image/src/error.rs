@@ -33,7 +33,7 @@ pub enum Error {
         /// What the tool was run for.
         what: String,
         /// The tool's failure.
-        source: twoliter_exec::ExecError,
+        source: twoliter_engine::ExecError,
     },
     /// A tool's output could not be understood.
     #[error("cannot parse {what}: {detail}")]

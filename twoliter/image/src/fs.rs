@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use twoliter_exec::{ToolCommand, ToolRunner};
+use twoliter_engine::{ToolCommand, ToolRunner};
 use uuid::Uuid;
 
 /// Filesystem block size for every image.

@@ -4,7 +4,7 @@
 //! per-partition usage report.
 //!
 //! External tools (mkfs.ext4, mkfs.erofs, resize2fs, debugfs, dumpe2fs, qemu-img) run through a
-//! [`twoliter_exec::ToolRunner`]; dm-verity, GPT writing and LZ4 compression are done here.
+//! [`twoliter_engine::ToolRunner`]; dm-verity, GPT writing and LZ4 compression are done here.
 
 #![forbid(unsafe_code)]
 

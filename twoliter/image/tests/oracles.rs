@@ -5,11 +5,11 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use twoliter_exec::HostRunner;
+use twoliter_engine::HostRunner;
 use twoliter_image::{assemble, AssembleInput, Assembled, ImageFormat, RootFs};
 
 fn tool(program: &str, args: &[&str]) -> std::process::Output {
-    let package = twoliter_exec::package_for(program).unwrap_or("?");
+    let package = twoliter_engine::package_for(program).unwrap_or("?");
     Command::new(program)
         .args(args)
         .output()

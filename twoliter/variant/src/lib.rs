@@ -19,7 +19,7 @@ pub use key::IMAGE_LOGIC_VERSION;
 use std::path::{Path, PathBuf};
 use twoliter_artifacts::{ArtifactDir, ArtifactKind, BUILD_INPUTS_FILE, LATEST};
 use twoliter_engine::ContainerRunner;
-use twoliter_exec::ToolRunner;
+use twoliter_engine::ToolRunner;
 use twoliter_image::{AssembleInput, Assembled};
 use twoliter_packages::inputs::Inputs;
 use twoliter_packages::{BuildReport, Observer, PackageBuild, SdkImageRef};

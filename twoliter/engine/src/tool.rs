@@ -2,7 +2,7 @@
 //!
 //! twoliter implements what it can itself and runs the rest (mkfs.ext4, mkfs.erofs, resize2fs,
 //! debugfs, qemu-img, ...) through a [`ToolRunner`]. [`HostRunner`] runs them on this machine;
-//! the SDK runner runs them inside the build SDK container with the same interface.
+//! a runner that runs them in the SDK container would implement the same trait.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -100,7 +100,7 @@ pub enum ExecError {
         package: Option<&'static str>,
     },
     /// The program could not be started.
-    #[error("cannot start `{program}`: {source}")]
+    #[error("cannot start `{program}`")]
     Spawn {
         /// The program.
         program: String,
