@@ -74,13 +74,21 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 /// sha512 of a file's contents, as hex.
 pub fn sha512_file(path: &Path) -> std::io::Result<String> {
+    sha512_reader(std::fs::File::open(path)?)
+}
+
+/// sha512 of everything `reader` yields, as hex.
+pub fn sha512_reader(reader: impl Read) -> std::io::Result<String> {
     let mut hasher = Sha512::new();
-    stream(path, |chunk| hasher.update(chunk))?;
+    read_chunks(reader, |chunk| hasher.update(chunk))?;
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn stream(path: &Path, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
+fn stream(path: &Path, each: impl FnMut(&[u8])) -> std::io::Result<()> {
+    read_chunks(std::fs::File::open(path)?, each)
+}
+
+fn read_chunks(mut file: impl Read, mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buffer)?;

@@ -6,7 +6,8 @@
 //! layout) so it is fetched once. Nothing is ever downloaded inside a build container; upstream
 //! URLs are only tried when asked for (`--fetch-upstream`).
 
-use crate::inputs::sha512_file;
+use crate::inputs::{sha512_file, sha512_reader};
+use std::io::Seek;
 use std::path::{Path, PathBuf};
 use twoliter_project::package::ExternalFile;
 
@@ -192,7 +193,13 @@ impl Lookaside {
             Err(why) => Err(Problem::Failed(format!("fetching {url}: {why}"))),
         };
         Some(result.and_then(|()| {
-            let actual = sha512_file(temp.path()).map_err(|e| Problem::Failed(e.to_string()))?;
+            // What was downloaded, read back through the temporary file before it is committed.
+            let actual = (|| {
+                let mut file = temp.file().try_clone()?;
+                file.seek(std::io::SeekFrom::Start(0))?;
+                sha512_reader(file)
+            })()
+            .map_err(|e| Problem::Failed(format!("cannot read the download of {url}: {e}")))?;
             if actual != file.sha512 {
                 return Err(Problem::Mismatch {
                     location: url.to_string(),
@@ -239,4 +246,53 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), fsutil::IoEr
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(fsutil::io_err("create", dir))?;
     fsutil::atomic_write(path, bytes, 0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn external(name: &str, bytes: &[u8]) -> ExternalFile {
+        ExternalFile {
+            url: format!("https://upstream.invalid/{name}"),
+            sha512: sha512_reader(bytes).unwrap(),
+            path: None,
+        }
+    }
+
+    #[test]
+    fn a_file_from_a_lookaside_url_is_checked_and_stored() {
+        let (served, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let file = external("served.txt", b"served bytes\n");
+        let dir = served.path().join("served.txt").join(&file.sha512);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("served.txt"), b"served bytes\n").unwrap();
+        let (_server, port) = test_support::serve_dir(served.path());
+        let lookaside = Lookaside {
+            sources: vec![LookasideSource::parse(&format!("http://127.0.0.1:{port}"))],
+            store: store.path().to_path_buf(),
+            fetch_upstream: false,
+        };
+        let stored = lookaside.provide("fetched", &file).unwrap();
+        assert_eq!(std::fs::read(&stored).unwrap(), b"served bytes\n");
+        assert_eq!(sha512_file(&stored).unwrap(), file.sha512);
+
+        // A file whose bytes differ from the manifest's sha512 is refused and not stored.
+        let wrong = ExternalFile {
+            sha512: sha512_reader(&b"other"[..]).unwrap(),
+            ..file.clone()
+        };
+        let wrong_dir = served.path().join("served.txt").join(&wrong.sha512);
+        std::fs::create_dir_all(&wrong_dir).unwrap();
+        std::fs::write(wrong_dir.join("served.txt"), b"served bytes\n").unwrap();
+        assert!(lookaside.provide("fetched", &wrong).is_err());
+        let refused = store.path().join("served.txt").join(&wrong.sha512);
+        let left: Vec<_> = std::fs::read_dir(&refused)
+            .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "nothing of the refused download is left: {left:?}"
+        );
+    }
 }
