@@ -97,6 +97,16 @@ impl Timestamp {
         Self::from_unix(secs, nanos % NANOS_PER_SEC).ok()
     }
 
+    /// This instant as a [`SystemTime`].
+    #[must_use]
+    pub fn to_system_time(&self) -> SystemTime {
+        let nanos = Duration::from_nanos(u64::from(self.nanos));
+        match u64::try_from(self.secs) {
+            Ok(secs) => UNIX_EPOCH + Duration::from_secs(secs) + nanos,
+            Err(_) => UNIX_EPOCH - Duration::from_secs(self.secs.unsigned_abs()) + nanos,
+        }
+    }
+
     /// Whether this instant is at or before `time`.
     #[must_use]
     pub fn is_at_or_before(&self, time: SystemTime) -> bool {
@@ -388,6 +398,12 @@ mod tests {
         );
         assert!(stamp.is_at_or_before(t));
         assert!(!stamp.is_at_or_before(t - Duration::from_nanos(1)));
+        assert_eq!(stamp.to_system_time(), t);
+        let after = UNIX_EPOCH + Duration::new(1_714_536_000, 7);
+        assert_eq!(
+            Timestamp::from_system_time(after).unwrap().to_system_time(),
+            after
+        );
         assert!(Timestamp::from_unix(MAX_SECS + 1, 0).is_err());
         assert!(Timestamp::from_unix(0, NANOS_PER_SEC).is_err());
         let last = Timestamp::from_unix(MAX_SECS, 999_999_999).unwrap();

@@ -4,32 +4,13 @@ use crate::name::{ArtifactKind, ArtifactName};
 use partitions::PartitionPlan;
 use serde::{Deserialize, Serialize};
 
-/// Output disk formats besides the raw image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageFormat {
-    /// Raw disk images only (lz4-compressed).
-    Raw,
-    /// Also QEMU qcow2 images.
-    Qcow2,
-    /// Also stream-optimized VMware disks.
-    Vmdk,
-}
-
-impl ImageFormat {
-    /// The file extension of a converted disk, `None` for raw (which is not converted).
-    pub fn extension(self) -> Option<&'static str> {
-        match self {
-            ImageFormat::Raw => None,
-            ImageFormat::Qcow2 => Some("qcow2"),
-            ImageFormat::Vmdk => Some("vmdk"),
-        }
-    }
-}
+/// Output disk formats besides the raw image: the variant manifest's `image-format`.
+pub use twoliter_project::ImageFormat;
 
 /// Which filesystem the root partition gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RootFs {
     /// ext4 without a journal, 4 KiB blocks, shrunk to its content.
     Ext4,

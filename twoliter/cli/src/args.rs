@@ -27,7 +27,7 @@ pub struct Args {
     pub project_path: Option<PathBuf>,
 
     /// Target architecture [default: this machine's].
-    #[arg(long, global = true, value_parser = parse_arch, env = "TWOLITER_ARCH")]
+    #[arg(long, global = true, value_enum, env = "TWOLITER_ARCH")]
     pub arch: Option<Arch>,
 
     #[command(subcommand)]
@@ -291,16 +291,16 @@ pub struct AssembleArgs {
     pub data_image_size_gib: Option<u32>,
     /// Where DATA lives [default: the variant's, else split].
     #[arg(long, value_enum)]
-    pub partition_plan: Option<PlanArg>,
+    pub partition_plan: Option<twoliter_project::PartitionPlan>,
     /// One bank of doubled size instead of A/B banks.
     #[arg(long)]
     pub no_in_place_updates: bool,
     /// Root filesystem type [default: erofs if the variant enables erofs-root-partition, else ext4].
     #[arg(long, value_enum)]
-    pub root_fs: Option<RootFsArg>,
+    pub root_fs: Option<twoliter_image::RootFs>,
     /// Extra disk format besides the raw image [default: the variant's, else raw].
     #[arg(long, value_enum)]
-    pub image_format: Option<FormatArg>,
+    pub image_format: Option<twoliter_image::ImageFormat>,
     /// Kernel parameter placed before the generated ones; repeat for several [default: the variant's].
     #[arg(long = "kernel-parameter", value_name = "PARAM")]
     pub kernel_parameters: Vec<String>,
@@ -313,38 +313,9 @@ pub struct AssembleArgs {
     pub json: bool,
 }
 
-/// `--partition-plan` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum PlanArg {
-    /// DATA on a separate data disk.
-    Split,
-    /// DATA after PRIVATE on the OS disk.
-    Unified,
-}
-
-/// `--root-fs` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RootFsArg {
-    /// ext4 without journal, shrunk to its content.
-    Ext4,
-    /// erofs, lz4-compressed.
-    Erofs,
-}
-
-/// `--image-format` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FormatArg {
-    /// Raw disk images only.
-    Raw,
-    /// Also qcow2.
-    Qcow2,
-    /// Also stream-optimized VMDK.
-    Vmdk,
-}
-
 impl AssembleArgs {
-    /// The flags as overrides of the variant's manifest; `epoch` is the image timestamp.
-    pub fn overrides(&self, epoch: u64) -> twoliter_variant::AssemblyOverrides {
+    /// The flags as overrides of the variant's manifest.
+    pub fn overrides(&self) -> twoliter_variant::AssemblyOverrides {
         twoliter_variant::AssemblyOverrides {
             private_dir: self.private.clone(),
             output_dir: self.output_dir.clone(),
@@ -352,31 +323,14 @@ impl AssembleArgs {
             build_id: self.build_id.clone(),
             os_image_size_gib: self.os_image_size_gib,
             data_image_size_gib: self.data_image_size_gib,
-            partition_plan: self.partition_plan.map(|plan| match plan {
-                PlanArg::Split => partitions::PartitionPlan::Split,
-                PlanArg::Unified => partitions::PartitionPlan::Unified,
-            }),
+            partition_plan: self.partition_plan,
             no_in_place_updates: self.no_in_place_updates,
-            root_fs: self.root_fs.map(|fs| match fs {
-                RootFsArg::Ext4 => twoliter_image::RootFs::Ext4,
-                RootFsArg::Erofs => twoliter_image::RootFs::Erofs,
-            }),
-            image_format: self.image_format.map(|format| match format {
-                FormatArg::Raw => twoliter_image::ImageFormat::Raw,
-                FormatArg::Qcow2 => twoliter_image::ImageFormat::Qcow2,
-                FormatArg::Vmdk => twoliter_image::ImageFormat::Vmdk,
-            }),
+            root_fs: self.root_fs,
+            image_format: self.image_format,
             kernel_parameters: self.kernel_parameters.clone(),
-            epoch,
+            source_date_epoch: self.source_date_epoch,
         }
     }
-}
-
-fn parse_arch(text: &str) -> Result<Arch, String> {
-    Arch::from_name(text).ok_or_else(|| {
-        let known: Vec<_> = Arch::ALL.iter().map(|a| a.name()).collect();
-        format!("unknown architecture; use one of {}", known.join(", "))
-    })
 }
 
 #[cfg(test)]
@@ -417,17 +371,6 @@ pub struct RepoLocationArgs {
     pub published: bool,
 }
 
-/// The kind of key `repo init` generates.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum KeyTypeArg {
-    /// RSA 3072 (rsassa-pss-sha256).
-    Rsa,
-    /// ECDSA P-256.
-    Ecdsa,
-    /// ed25519.
-    Ed25519,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
     /// Create a new signed root role (root.json) for a repository.
@@ -456,7 +399,7 @@ pub enum RepoCommand {
         /// The type of keys generated for key files that don't exist yet [default: rsa];
         /// existing key files are used as they are.
         #[arg(long, value_enum)]
-        key_type: Option<KeyTypeArg>,
+        key_type: Option<twoliter_repo::KeyType>,
         /// How many root keys must sign root.json [default: root_key_threshold, else 1].
         #[arg(long)]
         threshold: Option<std::num::NonZeroU64>,
@@ -503,7 +446,7 @@ pub enum RepoCommand {
         add_targets: Vec<PathBuf>,
         /// When the first wave starts counting (RFC 3339) [default: now].
         #[arg(long, value_name = "RFC3339")]
-        release_start_time: Option<String>,
+        release_start_time: Option<update_metadata::Timestamp>,
         /// A waves policy TOML ([[waves]] start_after, fleet_percentage) [default: 1h/1%, 4h/5%,
         /// 1d/15%, 2d/40%, 4d/60%, 5d/90%, 6d/100%].
         #[arg(long, value_name = "FILE")]

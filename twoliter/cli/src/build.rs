@@ -9,11 +9,12 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
-use twoliter_packages::lookaside::{Lookaside, LookasideSource};
+use twoliter_packages::lookaside::LookasideSource;
 use twoliter_packages::{
-    BuildOptions, BuildReport, KitInfo, KitOutput, Observer, Outcome, PackageBuild, SdkImageRef,
+    BuildChoices, BuildOptions, BuildReport, KitInfo, KitOutput, Observer, Outcome, PackageBuild,
+    SdkImageRef,
 };
-use twoliter_project::{Epochs, Project, ProjectLayout};
+use twoliter_project::Project;
 
 pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
     let started = Instant::now();
@@ -24,31 +25,17 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
             finish(&built.sdk, &built.report, None, &args, started)
         }
         BuildCommand::Kit { kit, args } => {
-            let Some(found) = project.kits.get(&kit) else {
-                return Err(twoliter_packages::Error::UnknownKit {
-                    name: kit,
-                    known: project.kits.keys().cloned().collect::<Vec<_>>().join(", "),
-                }
-                .into());
-            };
-            let built = build_packages(ctx, &project, &found.packages, &args)?;
+            let info = KitInfo::find(&project, &kit)?;
+            let built = build_packages(ctx, &project, info.packages, &args)?;
             let output = if built.report.failures().is_empty() {
-                let info = KitInfo {
-                    name: &kit,
-                    version: &project.config.release_version.to_string(),
-                    vendor: project.vendor(),
-                    packages: &found.packages,
-                };
-                Some(
-                    twoliter_packages::kit::assemble(
-                        &built.engine,
-                        &built.sdk.reference,
-                        built.session.options(),
-                        &info,
-                        &built.report,
-                    )
-                    .with_context(|| format!("kit {kit} could not be assembled"))?,
-                )
+                let output = twoliter_packages::kit::assemble(
+                    &built.engine,
+                    &built.sdk.reference,
+                    built.session.options(),
+                    &info,
+                    &built.report,
+                );
+                Some(output.with_context(|| format!("kit {kit} could not be assembled"))?)
             } else {
                 None
             };
@@ -108,7 +95,18 @@ fn build_packages(
 
 /// Starts a package build with the options the flags give (the build directory's lock taken).
 pub fn start(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<PackageBuild> {
-    Ok(PackageBuild::start(options(ctx, project, args)?)?)
+    let choices = BuildChoices {
+        jobs: args.jobs,
+        lookaside: args
+            .lookaside_cache
+            .iter()
+            .map(|s| LookasideSource::parse(s))
+            .collect(),
+        fetch_upstream: args.fetch_upstream,
+        cache_dir: args.cache_dir.clone(),
+    };
+    let options = BuildOptions::for_project(&project.root, ctx.arch, choices)?;
+    Ok(PackageBuild::start(options)?)
 }
 
 /// Prints the outcome (text or JSON) and the failures' log tails; the exit code.
@@ -166,42 +164,6 @@ pub fn finish(
         failures.join(", ")
     );
     Ok(ExitCode::FAILURE)
-}
-
-/// The flags as build options: absolute, symlink-free paths (container mounts and cargo's path
-/// remapping need them), lookaside sources, jobs and the packages' epoch.
-fn options(ctx: &Globals, project: &Project, args: &BuildArgs) -> Result<BuildOptions> {
-    let root = std::fs::canonicalize(&project.root)
-        .with_context(|| format!("cannot resolve {}", project.root.display()))?;
-    let layout = ProjectLayout::new(root);
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| layout.default_cache_dir());
-    let mut sources: Vec<LookasideSource> = args
-        .lookaside_cache
-        .iter()
-        .map(|s| LookasideSource::parse(s))
-        .collect();
-    if layout.lookaside_dir().is_dir() {
-        sources.push(LookasideSource::Dir(layout.lookaside_dir()));
-    }
-    Ok(BuildOptions {
-        arch: ctx.arch,
-        jobs: args.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        }),
-        lookaside: Lookaside {
-            sources,
-            store: cache_dir.join("lookaside"),
-            fetch_upstream: args.fetch_upstream,
-        },
-        cache_dir,
-        layout,
-        epoch: Epochs::from_env()?.packages(),
-    })
 }
 
 pub fn summary(report: &BuildReport, seconds: f64) {

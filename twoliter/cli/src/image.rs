@@ -5,7 +5,7 @@ use crate::args::{AssembleArgs, ImageCommand};
 use crate::Globals;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
-use twoliter_project::{Epochs, ProjectError};
+use twoliter_project::ProjectError;
 use twoliter_variant::{assembly_input, AssemblySubject};
 
 /// Runs an `image` subcommand.
@@ -27,10 +27,6 @@ fn assemble(globals: &Globals, args: AssembleArgs) -> Result<ExitCode> {
         Some(project) => Some(project.variant(&args.variant)?),
         None => None,
     };
-    let root = project
-        .as_ref()
-        .map_or_else(|| ".".into(), |p| p.root.clone());
-    let epoch = Epochs::from_env()?.image(args.source_date_epoch, &root);
     let input = assembly_input(
         AssemblySubject {
             project: project.as_ref(),
@@ -40,7 +36,7 @@ fn assemble(globals: &Globals, args: AssembleArgs) -> Result<ExitCode> {
         },
         args.root.clone(),
         args.boot.clone(),
-        &args.overrides(epoch),
+        &args.overrides(),
     )?;
     let assembled = assemble_with_progress(&input)?;
     report(&assembled, args.json)?;

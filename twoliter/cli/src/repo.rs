@@ -1,22 +1,20 @@
 //! `twoliter repo ...`: signed TUF update repositories.
 
-use crate::args::{KeyTypeArg, RepoArgs, RepoCommand, RepoLocationArgs};
+use crate::args::{RepoArgs, RepoCommand, RepoLocationArgs};
 use crate::Globals;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
-use twoliter_project::Infra;
 use twoliter_repo::{
-    Artifacts, CreateOptions, ExpirationPolicy, InitOptions, KeyPolicy, KeyRole, KeyType, Location,
-    RefreshOptions, Signing, SigningKeys, TrustedRoot,
+    Artifacts, CreateOptions, ExpirationPolicy, InitOptions, KeyPolicy, KeyRole, ProjectRepo,
+    RefreshOptions, Signing, Source,
 };
-use update_metadata::{Timestamp, WavePolicy};
+use update_metadata::WavePolicy;
 
 pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
     let root_dir = ctx.root()?;
     let layout = twoliter_project::ProjectLayout::new(&root_dir);
-    let repos_dir = layout.repos_dir();
     match command {
         RepoCommand::Init {
             repo,
@@ -29,45 +27,23 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             force,
             json,
         } => {
-            let infra = infra(&root_dir, &repo)?;
-            let config = infra
-                .repo(&repo.repo)
-                .map_err(twoliter_repo::Error::from)?
-                .clone();
-            let path = match (out, &config.root_role_path) {
-                (Some(out), _) => out,
-                (None, Some(path)) => infra.resolve(path),
-                (None, None) => anyhow::bail!(
-                    "[repo.{}] in '{}' has no root_role_path; add one (e.g. root_role_path = \"roles/{}.root.json\") or pass --out",
-                    repo.repo,
-                    infra.path.display(),
-                    repo.repo
-                ),
-            };
-            let key_type = key_type.map(|asked| match asked {
-                KeyTypeArg::Rsa => KeyType::Rsa,
-                KeyTypeArg::Ecdsa => KeyType::Ecdsa,
-                KeyTypeArg::Ed25519 => KeyType::Ed25519,
-            });
+            let repo = open(&layout, &repo)?;
             let keys = |role, given: &[PathBuf]| {
-                let policy = KeyPolicy {
+                repo.init_keys(&KeyPolicy {
                     role,
                     given,
                     key_type,
-                };
-                twoliter_repo::init_keys(&infra, &repo.repo, &policy)
+                })
             };
-            let root = keys(KeyRole::Root, &root_key)?;
-            let signing = keys(KeyRole::Signing, &signing_key)?;
-            let (root_keys, signing_keys) = (root.keys, signing.keys);
-            let generated = [root.generated, signing.generated].concat();
+            let (root, signing) = (
+                keys(KeyRole::Root, &root_key)?,
+                keys(KeyRole::Signing, &signing_key)?,
+            );
             let report = twoliter_repo::init(&InitOptions {
-                path: &path,
-                root_keys: &root_keys,
-                root_threshold: threshold
-                    .or(config.root_key_threshold)
-                    .unwrap_or(std::num::NonZeroU64::MIN),
-                signing_keys: &signing_keys,
+                path: &repo.root_role_path(out.as_deref())?,
+                root_keys: &root.keys,
+                root_threshold: repo.root_threshold(threshold),
+                signing_keys: &signing.keys,
                 lifetime: expires,
                 now: SystemTime::now(),
                 force,
@@ -75,7 +51,7 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                for key in &generated {
+                for key in root.generated.iter().chain(&signing.generated) {
                     println!("generated key {}", key.display());
                 }
                 println!(
@@ -98,52 +74,30 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             replace,
             json,
         } => {
-            let infra = infra(&root_dir, &repo)?;
-            let config = infra.repo(&repo.repo).map_err(twoliter_repo::Error::from)?;
-            let root = TrustedRoot::from_infra(&infra, &repo.repo, config)?;
-            let location = Location::from_infra(&infra, &repo.repo, config)?;
-            let keys = keys(&infra, &repo.repo, &signing_key)?;
+            let repo = open(&layout, &repo)?;
             let arch = ctx.arch;
-            let artifacts = match &variant {
-                Some(variant) => Some(Artifacts::find(
-                    layout.build_dir(),
-                    variant,
-                    arch,
-                    version.as_ref(),
-                )?),
-                None => None,
-            };
-            let extra = twoliter_repo::files_in_dirs(&add_targets)?;
+            let artifacts = variant
+                .as_ref()
+                .map(|variant| Artifacts::find(layout.build_dir(), variant, arch, version.as_ref()))
+                .transpose()?;
             let now = SystemTime::now();
-            let release_start = match release_start_time {
-                Some(text) => {
-                    let time: Timestamp = text
-                        .parse()
-                        .with_context(|| format!("--release-start-time '{text}'"))?;
-                    let seconds = u64::try_from(time.unix_seconds())
-                        .context("--release-start-time is before 1970")?;
-                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
-                }
-                None => now,
-            };
             let waves = match wave_policy {
                 Some(path) => WavePolicy::from_path(&path)?,
                 None => WavePolicy::default(),
             };
-            let expirations = expirations(expiration_policy.as_deref())?;
             let report = twoliter_repo::create(&CreateOptions {
                 signing: Signing {
-                    repo: &repo.repo,
-                    root: &root,
-                    location: &location,
-                    keys: &keys,
-                    output_root: &repos_dir,
-                    expirations: &expirations,
+                    repo: repo.name(),
+                    root: &repo.trusted_root()?,
+                    location: &repo.published()?,
+                    keys: &repo.signing_keys(&signing_key)?,
+                    output_root: repo.output_root(),
+                    expirations: &expirations(expiration_policy.as_deref())?,
                     now,
                 },
                 artifacts: artifacts.as_ref(),
-                add_targets: &extra,
-                release_start,
+                add_targets: &twoliter_repo::files_in_dirs(&add_targets)?,
+                release_start: release_start_time.map_or(now, |time| time.to_system_time()),
                 waves: &waves,
                 replace,
             })?;
@@ -161,7 +115,7 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
                     } else {
                         "created"
                     },
-                    repo.repo,
+                    repo.name(),
                     report.dir.display(),
                     report.total_targets,
                     report.added_targets.len(),
@@ -175,8 +129,10 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             validate_targets,
             json,
         } => {
-            let (root, location) = root_and_location(&root_dir, &repos_dir, &repo, &location)?;
-            let report = twoliter_repo::validate(&root, &location, validate_targets)?;
+            let repo = open(&layout, &repo)?;
+            let location = repo.location(&source(location))?;
+            let report =
+                twoliter_repo::validate(&repo.trusted_root()?, &location, validate_targets)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -199,8 +155,14 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             warn_days,
             json,
         } => {
-            let (root, location) = root_and_location(&root_dir, &repos_dir, &repo, &location)?;
-            let report = twoliter_repo::status(&root, &location, warn_days, SystemTime::now())?;
+            let repo = open(&layout, &repo)?;
+            let location = repo.location(&source(location))?;
+            let report = twoliter_repo::status(
+                &repo.trusted_root()?,
+                &location,
+                warn_days,
+                SystemTime::now(),
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -241,18 +203,15 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             unsafe_refresh,
             json,
         } => {
-            let infra = infra(&root_dir, &repo)?;
-            let (root, location) = root_and_location(&root_dir, &repos_dir, &repo, &location)?;
-            let keys = keys(&infra, &repo.repo, &signing_key)?;
-            let expirations = expirations(expiration_policy.as_deref())?;
+            let repo = open(&layout, &repo)?;
             let report = twoliter_repo::refresh(&RefreshOptions {
                 signing: Signing {
-                    repo: &repo.repo,
-                    root: &root,
-                    location: &location,
-                    keys: &keys,
-                    output_root: &repos_dir,
-                    expirations: &expirations,
+                    repo: repo.name(),
+                    root: &repo.trusted_root()?,
+                    location: &repo.location(&source(location))?,
+                    keys: &repo.signing_keys(&signing_key)?,
+                    output_root: repo.output_root(),
+                    expirations: &expirations(expiration_policy.as_deref())?,
                     now: SystemTime::now(),
                 },
                 unsafe_refresh,
@@ -262,7 +221,7 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
             } else {
                 println!(
                     "refreshed {}: new metadata in {} (targets/snapshot/timestamp version {}/{}/{}); upload metadata/ over the published metadata",
-                    repo.repo,
+                    repo.name(),
                     report.dir.join("metadata").display(),
                     report.versions.targets,
                     report.versions.snapshot,
@@ -274,19 +233,22 @@ pub fn run(ctx: &Globals, command: RepoCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn infra(root_dir: &Path, repo: &RepoArgs) -> Result<Infra> {
-    let path = repo
-        .infra_config_path
-        .clone()
-        .unwrap_or_else(|| root_dir.join("Infra.toml"));
-    Ok(Infra::load(&path).map_err(twoliter_repo::Error::from)?)
+/// The repository `--repo` names, from `--infra-config-path` or the project's Infra.toml.
+fn open(layout: &twoliter_project::ProjectLayout, args: &RepoArgs) -> Result<ProjectRepo> {
+    let infra = match &args.infra_config_path {
+        Some(path) => path.clone(),
+        None => layout.root().join("Infra.toml"),
+    };
+    Ok(ProjectRepo::load(&infra, &args.repo, layout.repos_dir())?)
 }
 
-fn keys(infra: &Infra, repo: &str, given: &[PathBuf]) -> Result<SigningKeys> {
-    if given.is_empty() {
-        Ok(twoliter_repo::signing_keys(infra, repo)?)
-    } else {
-        Ok(twoliter_repo::command_line_keys(infra, given)?)
+/// The location flags as a repository source.
+fn source(args: RepoLocationArgs) -> Source {
+    match (args.dir, args.metadata_url, args.targets_url) {
+        (Some(dir), _, _) => Source::Dir(dir),
+        (None, Some(metadata), Some(targets)) => Source::Urls { metadata, targets },
+        _ if args.published => Source::Published,
+        _ => Source::LastBuilt,
     }
 }
 
@@ -295,24 +257,4 @@ fn expirations(path: Option<&Path>) -> Result<ExpirationPolicy> {
         Some(path) => ExpirationPolicy::from_path(path)?,
         None => ExpirationPolicy::default(),
     })
-}
-
-fn root_and_location(
-    root_dir: &Path,
-    repos_dir: &Path,
-    repo: &RepoArgs,
-    args: &RepoLocationArgs,
-) -> Result<(TrustedRoot, Location)> {
-    let infra = infra(root_dir, repo)?;
-    let config = infra.repo(&repo.repo).map_err(twoliter_repo::Error::from)?;
-    let root = TrustedRoot::from_infra(&infra, &repo.repo, config)?;
-    let location = match (&args.dir, &args.metadata_url, &args.targets_url) {
-        (Some(dir), _, _) => Location::from_dir(dir)?,
-        (None, Some(metadata), Some(targets)) => Location::from_urls(metadata, targets)?,
-        _ if args.published => Location::from_infra(&infra, &repo.repo, config)?,
-        _ => Location::from_dir(&repos_dir.join(&repo.repo).join("latest")).with_context(
-            || format!("no repository built yet for '{}'; run `twoliter repo create` or pass --dir/--published", repo.repo),
-        )?,
-    };
-    Ok((root, location))
 }

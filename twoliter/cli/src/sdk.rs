@@ -5,21 +5,17 @@ use crate::Globals;
 use anyhow::Result;
 use indicatif::ProgressBar;
 use std::cell::RefCell;
-use std::path::Path;
 use std::process::ExitCode;
 use twoliter_engine::Engine;
 use twoliter_project::{Epochs, Project};
 use twoliter_sdk::{LocalSdk, Resolved, SdkObserver};
-
-/// Where Debian mirrors are configured on this machine.
-const APT_CONFIG: &str = "/etc/apt";
 
 pub fn run(ctx: &Globals, command: SdkCommand) -> Result<ExitCode> {
     let project = ctx.project()?;
     match command {
         SdkCommand::Build { engine, force } => {
             let engine = engine.detect()?;
-            let sdk = LocalSdk::new(&project, ctx.arch, Path::new(APT_CONFIG))?;
+            let sdk = LocalSdk::on_this_host(&project, ctx.arch)?;
             let resolved = ensure(&project, &engine, &sdk, force)?;
             let image = &resolved.image;
             if resolved.built {
@@ -34,7 +30,7 @@ pub fn run(ctx: &Globals, command: SdkCommand) -> Result<ExitCode> {
         }
         SdkCommand::Show { engine, json } => {
             let engine = engine.detect()?;
-            let sdk = LocalSdk::new(&project, ctx.arch, Path::new(APT_CONFIG))?;
+            let sdk = LocalSdk::on_this_host(&project, ctx.arch)?;
             let recipe = &sdk.recipe;
             let image = recipe.find(&engine)?;
             if json {
@@ -65,18 +61,19 @@ pub fn run(ctx: &Globals, command: SdkCommand) -> Result<ExitCode> {
     }
 }
 
-/// The SDK a package build uses: the lock checked against this machine's recipe, then found or
-/// built and pinned.
+/// The SDK a package build uses (see [`LocalSdk::for_packages`]).
 pub fn for_packages(
     ctx: &Globals,
     project: &Project,
     engine: &Engine,
 ) -> Result<twoliter_packages::SdkImageRef, twoliter_packages::Error> {
     let sdk = |error: twoliter_sdk::Error| twoliter_packages::Error::Sdk(Box::new(error));
-    let local = LocalSdk::new(project, ctx.arch, Path::new(APT_CONFIG)).map_err(sdk)?;
-    local.check_lock(project).map_err(sdk)?;
-    let resolved = ensure(project, engine, &local, false)
-        .map_err(|e| twoliter_packages::Error::Sdk(e.into()))?;
+    let local = LocalSdk::on_this_host(project, ctx.arch).map_err(sdk)?;
+    let epoch = Epochs::from_env()?.packages();
+    let resolved = local
+        .for_packages(project, engine, epoch, &Spinner::default())
+        .map_err(sdk)?;
+    said_pinned(project, &local, &resolved);
     Ok(twoliter_packages::SdkImageRef {
         id: resolved.image.id,
         reference: resolved.image.reference,
@@ -87,14 +84,18 @@ pub fn for_packages(
 fn ensure(project: &Project, engine: &Engine, sdk: &LocalSdk, force: bool) -> Result<Resolved> {
     let epoch = Epochs::from_env()?.packages();
     let resolved = sdk.ensure(project, engine, epoch, force, &Spinner::default())?;
+    said_pinned(project, sdk, &resolved);
+    Ok(resolved)
+}
+
+fn said_pinned(project: &Project, sdk: &LocalSdk, resolved: &Resolved) {
     if resolved.pinned {
         println!(
             "pinned SDK {} in {}",
             sdk.recipe.digest(),
-            project.root.join("Twoliter.lock").display()
+            project.layout().lock_file().display()
         );
     }
-    Ok(resolved)
 }
 
 /// Shows an SDK build as a spinner (a log line without a terminal).

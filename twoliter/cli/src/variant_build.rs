@@ -5,7 +5,7 @@ use crate::Globals;
 use anyhow::Result;
 use std::process::ExitCode;
 use std::time::Instant;
-use twoliter_project::{Epochs, Project};
+use twoliter_project::Project;
 use twoliter_variant::{AssemblyOverrides, Runners, VariantBuild, VariantOptions, VariantOutcome};
 
 /// What `twoliter build variant` was asked for besides the variant and the package options.
@@ -31,7 +31,7 @@ pub fn run(
         force: variant_args.force,
         assembly: AssemblyOverrides {
             release_version: variant_args.release_version.clone(),
-            epoch: Epochs::from_env()?.image(variant_args.source_date_epoch, &project.root),
+            source_date_epoch: variant_args.source_date_epoch,
             ..AssemblyOverrides::default()
         },
     };

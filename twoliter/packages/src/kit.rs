@@ -33,11 +33,30 @@ pub struct KitInfo<'a> {
     /// Kit name.
     pub name: &'a str,
     /// Kit version (the project's release version).
-    pub version: &'a str,
+    pub version: &'a semver::Version,
     /// Vendor or project name, recorded in the metadata.
     pub vendor: &'a str,
     /// Its packages.
     pub packages: &'a [String],
+}
+
+impl<'a> KitInfo<'a> {
+    /// The project's kit `name`, at the project's release version.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKit`] naming the kits there are.
+    pub fn find(project: &'a twoliter_project::Project, name: &'a str) -> Result<Self, Error> {
+        let kit = project.kits.get(name).ok_or_else(|| Error::UnknownKit {
+            name: name.to_string(),
+            known: project.kits.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        Ok(Self {
+            name,
+            version: &project.config.release_version,
+            vendor: project.vendor(),
+            packages: &kit.packages,
+        })
+    }
 }
 
 /// Collects the kit's packages from `report` (all of them must have been built) and writes
@@ -170,4 +189,30 @@ pub fn assemble(
         manifest_digest: summary.manifest.digest,
         repodata_rebuilt: !current,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kit_is_found_with_its_packages_and_the_release_version() {
+        let dir = tempfile::tempdir().unwrap();
+        test_support::project::write_project(
+            dir.path(),
+            "1.4.0",
+            &[("core-kit", "busybox", ""), ("core-kit", "kernel", "")],
+            &[],
+        );
+        let project = twoliter_project::Project::load(dir.path()).unwrap();
+        let kit = KitInfo::find(&project, "core-kit").unwrap();
+        assert_eq!(kit.name, "core-kit");
+        assert_eq!(kit.version.to_string(), "1.4.0");
+        assert_eq!(kit.packages, ["busybox", "kernel"]);
+        let error = KitInfo::find(&project, "extra-kit").unwrap_err();
+        assert!(
+            matches!(&error, Error::UnknownKit { name, known } if name == "extra-kit" && known == "core-kit"),
+            "{error}"
+        );
+    }
 }

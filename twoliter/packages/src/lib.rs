@@ -93,6 +93,23 @@ pub enum Error {
     /// The SDK image could not be found, built or checked.
     #[error("the SDK is not usable")]
     Sdk(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// `SOURCE_DATE_EPOCH` is not a number.
+    #[error(transparent)]
+    Epoch(#[from] twoliter_project::InvalidEpoch),
+}
+
+/// What the user chooses about a package build (the command line's flags); everything else
+/// follows from the project.
+#[derive(Debug, Clone, Default)]
+pub struct BuildChoices {
+    /// Packages built at once [default: the number of CPUs].
+    pub jobs: Option<usize>,
+    /// Lookaside sources tried before `<project>/lookaside/`.
+    pub lookaside: Vec<lookaside::LookasideSource>,
+    /// Also download external files from upstream.
+    pub fetch_upstream: bool,
+    /// The package cache [default: `<project>/build/cache`].
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Where and how a build runs.
@@ -113,6 +130,41 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
+    /// The options of a build of the project at `root` for `arch`: the root made absolute and
+    /// symlink-free (container mounts and cargo's path remapping need that), the cache and
+    /// lookaside as `choices` say (with `<project>/lookaside/` always searched last, and the
+    /// local store in `<cache>/lookaside`), and the packages' epoch from `SOURCE_DATE_EPOCH`.
+    ///
+    /// # Errors
+    /// [`Error::Fs`] when the root cannot be resolved, [`Error::Epoch`] when
+    /// `SOURCE_DATE_EPOCH` is not a number.
+    pub fn for_project(root: &Path, arch: Arch, choices: BuildChoices) -> Result<Self, Error> {
+        let root = std::fs::canonicalize(root).map_err(fsutil::io_err("resolve", root))?;
+        let layout = ProjectLayout::new(root);
+        let cache_dir = choices
+            .cache_dir
+            .unwrap_or_else(|| layout.default_cache_dir());
+        let mut sources = choices.lookaside;
+        if layout.lookaside_dir().is_dir() {
+            sources.push(lookaside::LookasideSource::Dir(layout.lookaside_dir()));
+        }
+        let jobs = choices.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        Ok(Self {
+            arch,
+            jobs,
+            lookaside: lookaside::Lookaside {
+                sources,
+                store: cache_dir.join("lookaside"),
+                fetch_upstream: choices.fetch_upstream,
+            },
+            cache_dir,
+            layout,
+            epoch: twoliter_project::Epochs::from_env()?.packages(),
+        })
+    }
+
     /// `build/logs/<name>.log`.
     pub fn log(&self, name: &str) -> PathBuf {
         self.layout.log(name)
@@ -174,4 +226,58 @@ pub(crate) fn rpms_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     rpms.sort();
     Ok(rpms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookaside::LookasideSource;
+
+    #[test]
+    fn options_resolve_the_root_and_search_the_project_lookaside_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        std::fs::create_dir_all(root.join("lookaside")).unwrap();
+        std::os::unix::fs::symlink(&root, dir.path().join("link")).unwrap();
+        let given = LookasideSource::parse("https://lookaside.example/cache/");
+        let options = BuildOptions::for_project(
+            &dir.path().join("link"),
+            Arch::X86_64,
+            BuildChoices {
+                jobs: Some(3),
+                lookaside: vec![given.clone()],
+                ..BuildChoices::default()
+            },
+        )
+        .unwrap();
+        let root = root.canonicalize().unwrap();
+        assert_eq!(options.layout.root(), root);
+        assert_eq!(options.jobs, 3);
+        assert_eq!(options.cache_dir, root.join("build/cache"));
+        assert_eq!(options.lookaside.store, root.join("build/cache/lookaside"));
+        assert_eq!(
+            options.lookaside.sources,
+            [given, LookasideSource::Dir(root.join("lookaside"))]
+        );
+
+        let cache = dir.path().join("cache");
+        let options = BuildOptions::for_project(
+            &root,
+            Arch::X86_64,
+            BuildChoices {
+                cache_dir: Some(cache.clone()),
+                ..BuildChoices::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(options.lookaside.store, cache.join("lookaside"));
+        assert!(options.jobs >= 1);
+        let missing = BuildOptions::for_project(
+            &dir.path().join("absent"),
+            Arch::X86_64,
+            BuildChoices::default(),
+        )
+        .unwrap_err();
+        assert!(missing.to_string().contains("absent"), "{missing}");
+    }
 }

@@ -13,12 +13,15 @@ use std::path::PathBuf;
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Arch {
     /// 64-bit x86.
     #[serde(rename = "x86_64")]
+    #[cfg_attr(feature = "clap", value(name = "x86_64", alias = "amd64"))]
     X86_64,
     /// 64-bit ARM.
     #[serde(rename = "aarch64")]
+    #[cfg_attr(feature = "clap", value(name = "aarch64", alias = "arm64"))]
     Aarch64,
 }
 
@@ -73,21 +76,34 @@ impl fmt::Display for Arch {
 }
 
 /// The disk image format of the OS (and data) image.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ImageFormat {
-    /// A raw disk image (lz4-compressed as an artifact).
+    /// Raw disk images only (lz4-compressed as artifacts).
     #[default]
     Raw,
-    /// QEMU copy-on-write v2.
+    /// Also QEMU copy-on-write v2 images.
     Qcow2,
-    /// VMware disk.
+    /// Also stream-optimized VMware disks.
     Vmdk,
+}
+
+impl ImageFormat {
+    /// The file extension of a converted disk, `None` for raw (which is not converted).
+    pub fn extension(self) -> Option<&'static str> {
+        match self {
+            ImageFormat::Raw => None,
+            ImageFormat::Qcow2 => Some("qcow2"),
+            ImageFormat::Vmdk => Some("vmdk"),
+        }
+    }
 }
 
 /// Where the DATA partition lives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PartitionPlan {
     /// DATA on a second disk image.
     #[default]

@@ -26,6 +26,15 @@ pub enum Error {
         hint: &'static str,
     },
 
+    /// No repository has been built yet where a command looks by default.
+    #[error("no repository built yet for '{repo}' (no '{}'); run `twoliter repo create`, or pass --dir, --metadata-url/--targets-url or --published", dir.display())]
+    NotBuilt {
+        /// The repository name.
+        repo: String,
+        /// The `latest` link that is missing.
+        dir: PathBuf,
+    },
+
     /// A file could not be written durably or a lock taken.
     #[error(transparent)]
     Fs(#[from] fsutil::IoError),

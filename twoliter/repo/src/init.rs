@@ -21,6 +21,7 @@ use tough::schema::{KeyHolder, RoleKeys, RoleType, Root};
 
 /// The kind of key `init` generates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum KeyType {
     /// RSA 3072 (signatures rsassa-pss-sha256).
     #[default]

@@ -25,6 +25,7 @@ mod kms;
 mod load;
 mod output;
 mod policy;
+mod project_repo;
 mod refresh;
 mod sign;
 
@@ -42,5 +43,6 @@ pub use keys::{
 pub use kms::KmsKeySource;
 pub use load::{Location, TrustedRoot};
 pub use policy::{parse_lifetime, ExpirationPolicy};
+pub use project_repo::{ProjectRepo, Source};
 pub use refresh::{refresh, RefreshOptions, RefreshReport};
 pub use sign::{Signing, Versions};

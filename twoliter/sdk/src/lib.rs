@@ -8,7 +8,7 @@
 pub mod apt;
 mod resolve;
 
-pub use resolve::{LocalSdk, Resolved, SdkObserver};
+pub use resolve::{LocalSdk, Resolved, SdkObserver, HOST_APT_CONFIG};
 
 use sha2::{Digest, Sha256};
 use std::path::Path;

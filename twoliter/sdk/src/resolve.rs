@@ -7,6 +7,9 @@ use std::path::Path;
 use twoliter_engine::Engine;
 use twoliter_project::{Arch, LockedImage, Project};
 
+/// Where this machine configures its Debian archives.
+pub const HOST_APT_CONFIG: &str = "/etc/apt";
+
 /// Hears about an SDK build, e.g. to show a spinner.
 pub trait SdkObserver {
     /// A build starts; `message` says what is built from where, and where the log is.
@@ -63,6 +66,25 @@ impl LocalSdk {
             source,
             pin,
         })
+    }
+
+    /// The SDK of `project` for `arch`, built from this machine's Debian archive
+    /// ([`HOST_APT_CONFIG`]).
+    pub fn on_this_host(project: &Project, arch: Arch) -> Result<Self, Error> {
+        Self::new(project, arch, Path::new(HOST_APT_CONFIG))
+    }
+
+    /// The image package builds use: the lock checked against this machine's recipe, then
+    /// found or built, and pinned ([`LocalSdk::ensure`] without forcing).
+    pub fn for_packages(
+        &self,
+        project: &Project,
+        engine: &Engine,
+        epoch: u64,
+        observer: &dyn SdkObserver,
+    ) -> Result<Resolved, Error> {
+        self.check_lock(project)?;
+        self.ensure(project, engine, epoch, false, observer)
     }
 
     /// Fails when `Twoliter.lock` pins another recipe than this machine's.

@@ -4,7 +4,7 @@
 use crate::Error;
 use std::path::PathBuf;
 use twoliter_image::{AssembleInput, ImageFormat, RootFs};
-use twoliter_project::{Arch, ImageFeature, ImageLayout, Project, Variant};
+use twoliter_project::{Arch, Epochs, ImageFeature, ImageLayout, Project, Variant};
 
 /// What a caller sets instead of the variant's manifest (each `None` keeps the manifest's value).
 #[derive(Debug, Clone, Default)]
@@ -22,7 +22,7 @@ pub struct AssemblyOverrides {
     /// `image-layout.data-image-size-gib`.
     pub data_image_size_gib: Option<u32>,
     /// `image-layout.partition-plan`.
-    pub partition_plan: Option<partitions::PartitionPlan>,
+    pub partition_plan: Option<twoliter_project::PartitionPlan>,
     /// Turn the `in-place-updates` feature off.
     pub no_in_place_updates: bool,
     /// The root filesystem [default: erofs with `erofs-root-partition`, else ext4].
@@ -31,8 +31,9 @@ pub struct AssemblyOverrides {
     pub image_format: Option<ImageFormat>,
     /// `kernel-parameters` (replacing the manifest's when not empty).
     pub kernel_parameters: Vec<String>,
-    /// The timestamp of every file (SOURCE_DATE_EPOCH already applied).
-    pub epoch: u64,
+    /// The timestamp of every file [default: `SOURCE_DATE_EPOCH`, else the commit time of the
+    /// project's HEAD (see [`twoliter_project::Epochs::image`])].
+    pub source_date_epoch: Option<u64>,
 }
 
 /// Where the variant's trees are and what it is.
@@ -95,10 +96,10 @@ pub fn assembly_input(
         (None, None) => return Err(Error::NoReleaseVersion),
     };
     let project_root = project.map_or_else(|| PathBuf::from("."), |p| p.root.clone());
-    let plan = overrides.partition_plan.unwrap_or(match partition_plan {
+    let plan = match overrides.partition_plan.unwrap_or(partition_plan) {
         twoliter_project::PartitionPlan::Split => partitions::PartitionPlan::Split,
         twoliter_project::PartitionPlan::Unified => partitions::PartitionPlan::Unified,
-    });
+    };
     let root_fs = overrides
         .root_fs
         .unwrap_or(if feature(ImageFeature::ErofsRootPartition) {
@@ -108,11 +109,8 @@ pub fn assembly_input(
         });
     let image_format = overrides
         .image_format
-        .unwrap_or(match variant.map(|v| v.image_format) {
-            Some(twoliter_project::ImageFormat::Qcow2) => ImageFormat::Qcow2,
-            Some(twoliter_project::ImageFormat::Vmdk) => ImageFormat::Vmdk,
-            _ => ImageFormat::Raw,
-        });
+        .or(variant.map(|v| v.image_format))
+        .unwrap_or_default();
     let kernel_parameters = if overrides.kernel_parameters.is_empty() {
         variant
             .map(|v| v.kernel_parameters.clone())
@@ -163,6 +161,6 @@ pub fn assembly_input(
         kernel_parameters,
         image_format,
         output_dir,
-        epoch: overrides.epoch,
+        epoch: Epochs::from_env()?.image(overrides.source_date_epoch, &project_root),
     })
 }

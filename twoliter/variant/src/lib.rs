@@ -30,6 +30,9 @@ use twoliter_rootfs::{compose, ComposeInput, Composed};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// `SOURCE_DATE_EPOCH` is not a number.
+    #[error(transparent)]
+    Epoch(#[from] twoliter_project::InvalidEpoch),
     /// The variant does not build for the architecture.
     #[error("variant {variant} builds for {supported} only (supported-arches in {}), not {arch}\nhelp: choose one with --arch", manifest.display())]
     UnsupportedArch {
@@ -84,7 +87,7 @@ pub enum Error {
 pub struct VariantOptions {
     /// Rebuild the image even when nothing changed.
     pub force: bool,
-    /// The image's assembly settings (the epoch from [`twoliter_project::Epochs::image`]).
+    /// The image's assembly settings.
     pub assembly: AssemblyOverrides,
 }
 
@@ -423,7 +426,7 @@ mod tests {
         let from_manifest = input(
             &project,
             &AssemblyOverrides {
-                epoch: 9,
+                source_date_epoch: Some(9),
                 ..Default::default()
             },
         )
@@ -449,7 +452,7 @@ mod tests {
             &project,
             &AssemblyOverrides {
                 os_image_size_gib: Some(2),
-                partition_plan: Some(partitions::PartitionPlan::Split),
+                partition_plan: Some(twoliter_project::PartitionPlan::Split),
                 root_fs: Some(twoliter_image::RootFs::Ext4),
                 release_version: Some(semver::Version::new(2, 0, 0)),
                 no_in_place_updates: true,
@@ -500,7 +503,7 @@ mod tests {
         let base = input(
             &project,
             &AssemblyOverrides {
-                epoch: 1,
+                source_date_epoch: Some(1),
                 ..Default::default()
             },
         )
@@ -522,7 +525,7 @@ mod tests {
         let newer = input(
             &project,
             &AssemblyOverrides {
-                epoch: 2,
+                source_date_epoch: Some(2),
                 ..Default::default()
             },
         )
