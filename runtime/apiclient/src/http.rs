@@ -1,21 +1,20 @@
-//! HTTP/1 to the API server over its Unix socket, by hyper's client on a tokio current-thread
-//! runtime: [`request`] (one connection per request, as the CLI does) and [`Client`] (one
-//! kept-alive connection). Both are blocking calls, so they must not be made from inside an
-//! async runtime.
+//! HTTP/1 to the API server over its Unix socket, by hyper's client on the calling thread
+//! ([`crate::transport`]: a blocking socket, no async runtime): [`request`] (one connection per
+//! request, as the CLI does) and [`Client`] (one kept-alive connection). Both are blocking calls.
 
-use std::cell::OnceCell;
-use std::future::Future;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::Either;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, HOST};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::UnixStream;
-use tokio::runtime::Runtime;
 
+use crate::transport::{block_on, Socket, Stream, READ_BUFFER};
 use crate::{Error, Result};
 
 /// An HTTP response from the API server.
@@ -37,30 +36,6 @@ impl Response {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
-}
-
-fn runtime() -> std::io::Result<Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-}
-
-thread_local! {
-    /// The runtime of [`request`] on this thread (made on first use).
-    static RUNTIME: OnceCell<Runtime> = const { OnceCell::new() };
-}
-
-/// Runs `f` to completion on this thread's runtime.
-fn block_on<F: Future>(f: F) -> Result<F::Output> {
-    RUNTIME.with(|cell| {
-        if cell.get().is_none() {
-            let _ = cell.set(runtime().map_err(Error::Runtime)?);
-        }
-        let rt = cell.get().ok_or_else(|| {
-            Error::Runtime(std::io::Error::other("the client runtime is missing"))
-        })?;
-        Ok(rt.block_on(f))
-    })
 }
 
 /// Builds a request; `keep_alive` false asks the server to close the connection after it.
@@ -89,30 +64,65 @@ fn build(
         })
 }
 
-/// The read buffer of a connection: big enough that a typical answer (a `GET /settings` of a
-/// few hundred keys is some tens of KiB) is read in one call.
-const READ_BUFFER: usize = 64 * 1024;
+/// A connection's I/O: hyper's HTTP/1 state machine over the socket.
+type Io = http1::Connection<Socket, Full<Bytes>>;
 
-/// Connects to `socket` and starts an HTTP/1 connection on it.
-async fn connect(
-    socket: &Path,
-    method: &str,
-    uri: &str,
-) -> Result<(
-    SendRequest<Full<Bytes>>,
-    http1::Connection<TokioIo<UnixStream>, Full<Bytes>>,
-)> {
-    let stream = UnixStream::connect(socket)
-        .await
-        .map_err(|source| Error::Connect {
+/// An open HTTP/1 connection: the request handle, the connection future that does its I/O, and
+/// the socket the executor waits on.
+struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    io: Io,
+    stream: Arc<Stream>,
+}
+
+impl Connection {
+    /// Connects to `socket` and starts an HTTP/1 connection on it.
+    fn open(socket: &Path, method: &str, uri: &str) -> Result<Self> {
+        let stream = UnixStream::connect(socket).map_err(|source| Error::Connect {
             path: socket.to_path_buf(),
             source,
         })?;
-    http1::Builder::new()
-        .read_buf_exact_size(Some(READ_BUFFER))
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(http_error(method, uri))
+        let stream = Stream::new(stream);
+        let handshake = http1::Builder::new()
+            .read_buf_exact_size(Some(READ_BUFFER))
+            .handshake(Socket::new(Arc::clone(&stream)));
+        let (sender, io) = block_on(&stream, handshake)
+            .map_err(Error::Wait)?
+            .map_err(http_error(method, uri))?;
+        Ok(Self { sender, io, stream })
+    }
+
+    /// Sends `req` and reads the whole response, driving the connection meanwhile.
+    fn send(&mut self, req: hyper::Request<Full<Bytes>>) -> Result<Sent> {
+        let Self { sender, io, stream } = self;
+        if sender.is_closed() {
+            return Ok(Sent::Unsent(Box::new(req)));
+        }
+        // hyper's look at the idle connection must ask the kernel: the server may have closed it.
+        stream.recheck();
+        let exchange = async {
+            if sender.ready().await.is_err() {
+                return Sent::Unsent(Box::new(req));
+            }
+            match sender.try_send_request(req).await {
+                Ok(response) => Sent::Done(read(response).await),
+                Err(mut e) => match e.take_message() {
+                    Some(req) => Sent::Unsent(Box::new(req)),
+                    None => Sent::Done(Err(e.into_error())),
+                },
+            }
+        };
+        block_on(stream, async {
+            let mut exchange = std::pin::pin!(exchange);
+            // The connection future ends only when the connection does: then the exchange
+            // learns why from its request handle.
+            match futures::future::select(exchange.as_mut(), io).await {
+                Either::Left((sent, _)) => sent,
+                Either::Right((_, _)) => exchange.await,
+            }
+        })
+        .map_err(Error::Wait)
+    }
 }
 
 /// Reads a whole response.
@@ -136,55 +146,35 @@ fn http_error(method: &str, uri: &str) -> impl FnOnce(hyper::Error) -> Error {
     }
 }
 
-/// What became of a request on a reused connection.
-enum Sent {
-    /// It was sent: the response, or why the exchange failed.
-    Done(std::result::Result<Response, hyper::Error>),
-    /// It could not be sent (the server had closed the connection, e.g. at its idle timeout), so
-    /// it never ran: send it on a new connection.
-    Unsent(Box<hyper::Request<Full<Bytes>>>),
-}
-
-async fn try_reused(
-    sender: &mut SendRequest<Full<Bytes>>,
-    req: hyper::Request<Full<Bytes>>,
-) -> Sent {
-    if sender.is_closed() || sender.ready().await.is_err() {
-        return Sent::Unsent(Box::new(req));
-    }
-    match sender.try_send_request(req).await {
-        Ok(response) => Sent::Done(read(response).await),
-        Err(mut e) => match e.take_message() {
-            Some(req) => Sent::Unsent(Box::new(req)),
-            None => Sent::Done(Err(e.into_error())),
-        },
-    }
-}
-
 /// Sends one request (`method` such as `GET`, `uri` such as `/settings?keys=settings.motd`) over
 /// the Unix socket at `socket`, on a connection of its own, and returns the response, whatever
 /// its status.
 pub fn request(socket: &Path, method: &str, uri: &str, body: Option<&str>) -> Result<Response> {
     let req = build(method, uri, body, false)?;
-    block_on(async {
-        let (mut sender, conn) = connect(socket, method, uri).await?;
-        let exchange = async {
-            let response = read(sender.send_request(req).await?).await;
-            drop(sender);
-            response
-        };
-        // The connection is driven alongside the exchange, and ends with it.
-        let (response, _) = tokio::join!(exchange, conn);
-        response.map_err(http_error(method, uri))
-    })?
+    let Connection {
+        mut sender,
+        io,
+        stream,
+    } = Connection::open(socket, method, uri)?;
+    let exchange = async {
+        let response = read(sender.send_request(req).await?).await;
+        drop(sender);
+        response
+    };
+    // The connection is driven alongside the exchange, and ends with it (`Connection: close`).
+    let (response, _) =
+        block_on(&stream, futures::future::join(exchange, io)).map_err(Error::Wait)?;
+    response.map_err(http_error(method, uri))
 }
 
 /// A client that keeps its connection open across requests (HTTP keep-alive), reconnecting when
 /// the server has closed it (idle timeout, `Connection: close`).
+///
+/// The connection is driven on the calling thread during each request: a request costs one
+/// write and one blocking read (see [`crate::transport`]).
 pub struct Client {
     socket: PathBuf,
-    runtime: Option<Runtime>,
-    conn: Option<SendRequest<Full<Bytes>>>,
+    conn: Option<Connection>,
 }
 
 impl std::fmt::Debug for Client {
@@ -196,12 +186,20 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// What became of a request on a connection.
+enum Sent {
+    /// It was sent: the response, or why the exchange failed.
+    Done(std::result::Result<Response, hyper::Error>),
+    /// It could not be sent (the server had closed the connection, e.g. at its idle timeout), so
+    /// it never ran: send it on a new connection.
+    Unsent(Box<hyper::Request<Full<Bytes>>>),
+}
+
 impl Client {
     /// A client of the socket at `socket`; connects on the first request.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
         Self {
             socket: socket.into(),
-            runtime: None,
             conn: None,
         }
     }
@@ -209,45 +207,38 @@ impl Client {
     /// Sends one request on the kept-alive connection and returns the response, whatever its
     /// status.
     pub fn request(&mut self, method: &str, uri: &str, body: Option<&str>) -> Result<Response> {
-        let req = build(method, uri, body, true)?;
-        if self.runtime.is_none() {
-            self.runtime = Some(runtime().map_err(Error::Runtime)?);
+        let mut req = build(method, uri, body, true)?;
+        if let Some(open) = self.conn.as_mut() {
+            match open.send(req)? {
+                Sent::Done(response) => return self.finish(response, method, uri),
+                Sent::Unsent(unsent) => req = *unsent,
+            }
         }
-        let Some(rt) = &self.runtime else {
-            return Err(Error::Runtime(std::io::Error::other(
-                "the client runtime is missing",
-            )));
-        };
-        let (socket, conn) = (&self.socket, &mut self.conn);
-        rt.block_on(async {
-            let req = match conn.as_mut() {
-                Some(sender) => match try_reused(sender, req).await {
-                    Sent::Done(response) => return Self::finish(conn, response, method, uri),
-                    Sent::Unsent(req) => *req,
-                },
-                None => req,
-            };
-            let (mut sender, connection) = connect(socket, method, uri).await?;
-            // Driven whenever this client's runtime runs, i.e. during its requests.
-            tokio::spawn(connection);
-            let response = match sender.send_request(req).await {
-                Ok(response) => read(response).await,
-                Err(e) => Err(e),
-            };
-            *conn = Some(sender);
-            Self::finish(conn, response, method, uri)
-        })
+        let open = self
+            .conn
+            .insert(Connection::open(&self.socket, method, uri)?);
+        match open.send(req)? {
+            Sent::Done(response) => self.finish(response, method, uri),
+            // A new connection closed before taking the request.
+            Sent::Unsent(_) => {
+                self.conn = None;
+                Err(Error::Closed {
+                    method: method.to_ascii_uppercase(),
+                    uri: uri.to_string(),
+                })
+            }
+        }
     }
 
     /// Keeps the connection only when the exchange succeeded.
     fn finish(
-        conn: &mut Option<SendRequest<Full<Bytes>>>,
+        &mut self,
         response: std::result::Result<Response, hyper::Error>,
         method: &str,
         uri: &str,
     ) -> Result<Response> {
         if response.is_err() {
-            *conn = None;
+            self.conn = None;
         }
         response.map_err(http_error(method, uri))
     }

@@ -23,6 +23,7 @@ use api_model::{ChangedKeys, CommandType, SettingsPatch};
 use serde_json::{Map, Value};
 
 mod http;
+mod transport;
 pub mod update;
 
 pub use http::{request, Client, Response};
@@ -55,9 +56,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The client's async runtime could not be started.
-    #[error("failed to start the HTTP client runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    /// Waiting for the API server's socket failed.
+    #[error("cannot wait for the API socket")]
+    Wait(#[source] std::io::Error),
     /// The method or URI can't make a request.
     #[error("invalid request {method} {uri}: {reason}")]
     InvalidRequest {
@@ -67,6 +68,14 @@ pub enum Error {
         uri: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The server closed a new connection before taking the request.
+    #[error("request {method} {uri} failed: the server closed a new connection before reading the request")]
+    Closed {
+        /// The request method.
+        method: String,
+        /// The request URI.
+        uri: String,
     },
     /// The HTTP exchange with the server failed (connection lost, invalid response).
     #[error("request {method} {uri} failed")]

@@ -303,12 +303,10 @@ impl AsyncWrite for ErrorAnswers {
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.held.is_some() {
-            // The JSON answer is still to be written.
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+    /// Nothing to do: hyper shuts a connection down only before it is dropped, and dropping
+    /// closes the socket (a held JSON answer is still written before that, by `answer`).
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
