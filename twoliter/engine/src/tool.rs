@@ -141,6 +141,8 @@ pub fn package_for(program: &str) -> Option<&'static str> {
         "sgdisk" => "gdisk",
         "sfdisk" => "fdisk",
         "lz4" => "lz4",
+        "mkfs.fat" | "fsck.fat" => "dosfstools",
+        "mmd" | "mcopy" | "minfo" => "mtools",
         _ => return None,
     })
 }

@@ -2,6 +2,7 @@
 //! into a temporary directory that replaces the final one only when everything succeeded.
 
 use crate::artifacts::ArtifactSet;
+use crate::efi;
 use crate::error::{Error, Result};
 use crate::fs::{self, Ext4Spec, RootFs, Usage};
 use crate::metadata::{verity_info, DiskRole, Metadata, PartitionUsage};
@@ -154,7 +155,8 @@ pub fn assemble(
             .find_map(|d| d.partition(id))
             .ok_or_else(|| Error::Invalid(format!("the layout has no {id} partition")))
     };
-    let (boot, root, hash, private) = (
+    let (efi, boot, root, hash, private) = (
+        part(PartitionId::Efi(Bank::A))?,
         part(PartitionId::Boot(Bank::A))?,
         part(PartitionId::Root(Bank::A))?,
         part(PartitionId::Hash(Bank::A))?,
@@ -223,11 +225,37 @@ pub fn assemble(
 
     let cmdline = kernel_cmdline(&input.kernel_parameters, &verity);
 
-    // BOOT, PRIVATE and DATA filesystems. BOOT gets the boot tree plus grub/grub.cfg with the
-    // command line, where the boot stage reads it.
+    // EFI-SYSTEM, BOOT, PRIVATE and DATA filesystems. The boot tree's efi/ becomes the FAT
+    // EFI system partition; BOOT gets the rest plus grub/grub.cfg with the command line, where
+    // the boot stage reads it.
     progress("other filesystems");
     let boot_tree = work.join("boot-tree");
     fs::copy_tree(&input.boot_dir, &boot_tree)?;
+    let efi_tree = work.join("efi-tree");
+    match std::fs::rename(boot_tree.join(efi::EFI_TREE), &efi_tree) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir(&efi_tree).map_err(|e| Error::io(&efi_tree, "create", e))?
+        }
+        other => other.map_err(|e| Error::io(&efi_tree, "move the EFI tree to", e))?,
+    }
+    let efi_image = work.join("efi.vfat");
+    let id = input.uuid("fs/efi");
+    let volume_id = u32::from_le_bytes([
+        id.as_bytes()[0],
+        id.as_bytes()[1],
+        id.as_bytes()[2],
+        id.as_bytes()[3],
+    ]);
+    let efi_used = efi::make_fat(
+        runner,
+        &efi::EfiSpec {
+            tree: &efi_tree,
+            size: efi.size_bytes(),
+            volume_id,
+            epoch: input.epoch,
+        },
+        &efi_image,
+    )?;
     fs::write_file(
         &boot_tree.join("grub/grub.cfg"),
         grub_config(input, &cmdline).as_bytes(),
@@ -287,6 +315,7 @@ pub fn assemble(
         &layout.os,
         &os_disk,
         &[
+            (PartitionId::Efi(Bank::A), &efi_image),
             (PartitionId::Boot(Bank::A), &boot_image),
             (PartitionId::Root(Bank::A), &root_image),
             (PartitionId::Hash(Bank::A), &verity_path),
@@ -310,6 +339,7 @@ pub fn assemble(
         Ok(PartitionUsage::new(p.label_or_key(), used, p.size_bytes()))
     };
     let partitions_usage = vec![
+        usage(PartitionId::Efi(Bank::A), efi_used)?,
         usage(
             PartitionId::Boot(Bank::A),
             fs::ext4_usage(runner, &boot_image, "BOOT")?.used,

@@ -62,6 +62,8 @@ fn trees() -> Trees {
     std::os::unix::fs::symlink("../usr/bin/hello", root.join("etc/hello-link")).unwrap();
     std::fs::create_dir_all(&boot).unwrap();
     std::fs::write(boot.join("vmlinuz"), noise(300 << 10, 2)).unwrap();
+    std::fs::create_dir_all(boot.join("efi/EFI/BOOT")).unwrap();
+    std::fs::write(boot.join("efi/EFI/BOOT/BOOTX64.EFI"), noise(100 << 10, 4)).unwrap();
     std::fs::create_dir_all(&private).unwrap();
     std::fs::write(private.join("marker"), "private\n").unwrap();
     Trees {
@@ -256,6 +258,32 @@ fn split_2gib_ext4_image_reads_back_with_real_tools() {
     let verify = tool_ok("sgdisk", &["-v", s("os.img").to_str().unwrap()]);
     assert!(verify.contains("No problems found"), "{verify}");
 
+    // EFI-SYSTEM: a clean FAT holding the boot tree's efi/ (which BOOT does not get).
+    let (efi_start, efi_size) = {
+        let efi = partition(&table, "EFI-SYSTEM");
+        (efi.0, efi.1)
+    };
+    extract(
+        &s("os.img"),
+        efi_start << 20,
+        efi_size << 20,
+        &s("efi.vfat"),
+    );
+    tool_ok("fsck.fat", &["-n", s("efi.vfat").to_str().unwrap()]);
+    let efi_stage = s("BOOTX64.EFI");
+    let copied = Command::new("mcopy")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args([
+            "-i",
+            s("efi.vfat").to_str().unwrap(),
+            "::EFI/BOOT/BOOTX64.EFI",
+        ])
+        .arg(&efi_stage)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    assert!(std::fs::read(&efi_stage).unwrap() == noise(100 << 10, 4));
+
     // ROOT-A: fsck passes, files read back identical, verity verifies, a flipped byte fails.
     let meta = &built.metadata;
     let root_len = meta.verity.data_blocks * 4096;
@@ -329,6 +357,11 @@ fn split_2gib_ext4_image_reads_back_with_real_tools() {
         &["-R", "cat /vmlinuz", s("boot.ext4").to_str().unwrap()],
     );
     assert!(kernel.stdout == noise(300 << 10, 2));
+    let listing = tool_ok("debugfs", &["-R", "ls /", s("boot.ext4").to_str().unwrap()]);
+    assert!(
+        !listing.contains("efi"),
+        "BOOT holds the EFI tree: {listing}"
+    );
     extract(&s("os.img"), 2005 << 20, 41 << 20, &s("private.ext4"));
     tool_ok("fsck.ext4", &["-fn", s("private.ext4").to_str().unwrap()]);
 
@@ -350,6 +383,7 @@ fn split_2gib_ext4_image_reads_back_with_real_tools() {
     assert_eq!(
         names,
         [
+            "EFI-SYSTEM",
             "BOTTLEROCKET-BOOT-A",
             "BOTTLEROCKET-ROOT-A",
             "BOTTLEROCKET-HASH-A",
