@@ -94,11 +94,18 @@ pub(crate) fn plan(
         mut external,
     } = preflight;
 
-    let groups: BTreeSet<String> = order
+    let uses = |manifest: &twoliter_project::PackageManifest| -> Vec<firstparty::GroupUse> {
+        manifest
+            .source_groups
+            .iter()
+            .map(|group| (group.clone(), manifest.rust_target))
+            .collect()
+    };
+    let groups: BTreeSet<firstparty::GroupUse> = order
         .iter()
-        .flat_map(|name| project.packages[name].manifest.source_groups.clone())
+        .flat_map(|name| uses(&project.packages[name].manifest))
         .collect();
-    let groups: Vec<String> = groups.into_iter().collect();
+    let groups: Vec<firstparty::GroupUse> = groups.into_iter().collect();
     let firstparty =
         firstparty::prepare(&project.root, &groups, options.arch, &options.log("cargo"))?;
 
@@ -124,8 +131,12 @@ pub(crate) fn plan(
             inputs.add(format!("dep:{dep}"), &keys[dep]);
         }
         let mut own_groups = Vec::new();
-        for group in &package.manifest.source_groups {
-            let output = firstparty[group].clone();
+        if package.manifest.rust_target != twoliter_project::RustTarget::default() {
+            inputs.add("rust-target", package.manifest.rust_target.as_str());
+        }
+        for used in uses(&package.manifest) {
+            let output = firstparty[&used].clone();
+            let group = &used.0;
             match &output {
                 GroupOutput::Binaries(bins) => {
                     for (bin, _, hash) in bins {

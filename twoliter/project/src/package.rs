@@ -42,6 +42,64 @@ pub struct PackageManifest {
     /// First-party source directories (relative to the project root) the package consumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_groups: Vec<String>,
+    /// What the package's Rust source groups are built for (default `linux`).
+    #[serde(default, skip_serializing_if = "RustTarget::is_default")]
+    pub rust_target: RustTarget,
+}
+
+/// What a package's first-party Rust crates are compiled for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum RustTarget {
+    /// Static Linux binaries for the host OS (`<arch>-unknown-linux-gnu`, `+crt-static`).
+    #[default]
+    Linux,
+    /// UEFI applications (`<arch>-unknown-uefi`; cargo names them `<bin>.efi`), e.g. the boot
+    /// stage.
+    Uefi,
+}
+
+impl RustTarget {
+    /// The rustc target triple for `arch`.
+    pub fn triple(self, arch: crate::Arch) -> String {
+        match self {
+            RustTarget::Linux => format!("{arch}-unknown-linux-gnu"),
+            RustTarget::Uefi => format!("{arch}-unknown-uefi"),
+        }
+    }
+
+    /// The file name cargo gives binary `bin` for this target.
+    pub fn binary_name(self, bin: &str) -> String {
+        match self {
+            RustTarget::Linux => bin.to_string(),
+            RustTarget::Uefi => format!("{bin}.efi"),
+        }
+    }
+
+    /// `kebab-case` name, as in `package.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RustTarget::Linux => "linux",
+            RustTarget::Uefi => "uefi",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == RustTarget::Linux
+    }
 }
 
 fn default_release() -> u32 {
