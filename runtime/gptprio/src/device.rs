@@ -1,6 +1,6 @@
 //! The block device the GPT code reads and writes: whole sectors by LBA.
 //!
-//! Kept tiny so that a UEFI `BlockIO` protocol, a `std::fs::File` ([`FileDevice`], feature
+//! Kept tiny so that a UEFI `BlockIO` protocol, a `std::fs::File` (`FileDevice`, feature
 //! `std`) and test wrappers can all implement it.
 
 /// A disk of fixed-size sectors, addressed by LBA.

@@ -10,7 +10,7 @@
 //! * [`gpt`]: a GPT reader/writer over the tiny [`BlockDevice`] trait: both copies checked
 //!   (header and entry-array CRC32s), fallback to the valid copy, repair, and writes of both
 //!   copies backup first;
-//! * [`device`]: the trait, and with the `std` feature a [`FileDevice`] over `std::fs::File`.
+//! * [`device`]: the trait, and with the `std` feature a `FileDevice` over `std::fs::File`.
 //!
 //! ```
 //! # #[cfg(any())]
