@@ -7,8 +7,9 @@
 use sha2::{Digest, Sha256};
 use uuid::{Builder, Uuid};
 
-/// Type GUID of a bank's BOOT partition (`BOTTLEROCKET-BOOT-{A,B}`).
-pub const BOOT_TYPE: Uuid = Uuid::from_u128(0x6b636168_7420_6568_2070_6c616e657421);
+/// Type GUID of a bank's BOOT partition (`BOTTLEROCKET-BOOT-{A,B}`); defined in `gptprio`,
+/// whose chooser considers partitions of this type only.
+pub use gptprio::BOOT_TYPE;
 /// Type GUID of a bank's ROOT partition (`BOTTLEROCKET-ROOT-{A,B}`).
 pub const ROOT_TYPE: Uuid = Uuid::from_u128(0x5526016a_1a97_4ea4_b39a_b7c8c6ca4502);
 /// Type GUID of a bank's dm-verity HASH partition (`BOTTLEROCKET-HASH-{A,B}`).

@@ -1,4 +1,6 @@
-//! Writing a [`DiskPlan`] as a GPT, reading a GPT back, and updating partition attributes.
+//! Writing a [`DiskPlan`] as a GPT (with gptman), and reading a GPT back, updating partition
+//! attributes and choosing the bank to boot (with `gptprio`, the one reader/writer of the
+//! boot-counting format).
 //!
 //! Layout on disk (what gptman writes, and what `sgdisk` expects): protective MBR in LBA 0,
 //! primary header in LBA 1, 128 entries × 128 bytes in LBAs 2–33, first usable LBA 34; backup
@@ -11,11 +13,11 @@ use std::io::{Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::Path;
 
-use gptman::{GPTHeader, GPTPartitionEntry, GPT};
+use gptman::{GPTPartitionEntry, GPT};
+use gptprio::{BankChoice, FileDevice, Gpt, GptAttributes, GptCopy, NoSuchPartition};
 use uuid::Uuid;
 
-use crate::attrs::GptAttributes;
-use crate::guid::{from_gpt_bytes, to_gpt_bytes};
+use crate::guid::to_gpt_bytes;
 use crate::plan::DiskPlan;
 use crate::{Error, Result, SECTOR_SIZE};
 use fsutil::io_err;
@@ -177,31 +179,6 @@ impl TablePartition {
     }
 }
 
-/// One of the two copies of a GPT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GptCopy {
-    /// The primary copy: header in LBA 1, entries from LBA 2.
-    Primary,
-    /// The backup copy: entries before the last LBA, header in the last LBA.
-    Backup,
-}
-
-impl GptCopy {
-    /// `"primary"` or `"backup"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GptCopy::Primary => "primary",
-            GptCopy::Backup => "backup",
-        }
-    }
-}
-
-impl std::fmt::Display for GptCopy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What [`inspect_table`] found: the table in use and the health of both copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInspection {
@@ -219,179 +196,95 @@ pub struct TableInspection {
     pub copies_differ: bool,
 }
 
-/// Largest partition entry array accepted when reading, in entries (the spec minimum is 128;
-/// anything much larger is damage, not a real table).
-const MAX_ENTRIES: u32 = 4096;
-
-/// A GPT copy that passed every check: header signature, revision, size and CRC32, its own LBA,
-/// and the CRC32 of its entry array.
-struct RawCopy {
-    sector_size: u64,
-    header: GPTHeader,
-    entries: Vec<GPTPartitionEntry>,
-}
-
-fn read_copy(
-    file: &mut File,
-    sector_size: u64,
-    len: u64,
-    copy: GptCopy,
-) -> std::result::Result<RawCopy, String> {
-    use std::io::Read;
-    let sectors = len / sector_size;
-    if sectors < 2 * GPT_SECTORS + 2 {
-        return Err(format!(
-            "the disk has only {sectors} sectors of {sector_size} bytes, too small for a GPT"
-        ));
+/// Opens `path` and reads its GPT with `gptprio`, trying 512- and then 4096-byte sectors.
+fn open_gpt(path: &Path, write: bool) -> Result<(FileDevice, Gpt)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(path)
+        .map_err(io_err("open", path))?;
+    let mut first_problems = None;
+    for sector_size in [SECTOR_SIZE as u32, 4096] {
+        let file = file.try_clone().map_err(io_err("open", path))?;
+        let mut dev =
+            FileDevice::new(file, sector_size).map_err(io_err("find the size of", path))?;
+        match Gpt::read(&mut dev) {
+            Ok(gpt) => return Ok((dev, gpt)),
+            Err(gptprio::Error::NoValidGpt { primary, backup }) => {
+                first_problems.get_or_insert((primary, backup));
+            }
+            Err(e) => return Err(table_err(path, e)),
+        }
     }
-    let lba = match copy {
-        GptCopy::Primary => 1,
-        GptCopy::Backup => sectors - 1,
-    };
-    file.seek(SeekFrom::Start(lba * sector_size))
-        .map_err(|e| format!("cannot seek to LBA {lba}: {e}"))?;
-    let header = GPTHeader::read_from(file).map_err(|e| match e {
-        gptman::Error::InvalidSignature => format!("no GPT header at LBA {lba}"),
-        e => format!("header at LBA {lba} is invalid: {e}"),
-    })?;
-    if header.primary_lba != lba {
-        return Err(format!(
-            "header at LBA {lba} says it belongs at LBA {}",
-            header.primary_lba
-        ));
-    }
-    if header.size_of_partition_entry != 128 {
-        return Err(format!(
-            "header at LBA {lba} has unsupported entry size {}",
-            header.size_of_partition_entry
-        ));
-    }
-    if header.number_of_partition_entries == 0 || header.number_of_partition_entries > MAX_ENTRIES {
-        return Err(format!(
-            "header at LBA {lba} has an implausible number of entries ({})",
-            header.number_of_partition_entries
-        ));
-    }
-    let array_len = u64::from(header.number_of_partition_entries) * 128;
-    let array_start = header.partition_entry_lba.saturating_mul(sector_size);
-    if header.partition_entry_lba == 0 || array_start.saturating_add(array_len) > len {
-        return Err(format!(
-            "header at LBA {lba} puts its entries outside the disk (LBA {})",
-            header.partition_entry_lba
-        ));
-    }
-    let mut bytes = vec![0u8; array_len as usize];
-    file.seek(SeekFrom::Start(array_start))
-        .and_then(|_| file.read_exact(&mut bytes))
-        .map_err(|e| format!("cannot read the entries of the header at LBA {lba}: {e}"))?;
-    let entries = bytes
-        .chunks(128)
-        .map(|mut chunk| GPTPartitionEntry::read_from(&mut chunk))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot decode the entries of the header at LBA {lba}: {e}"))?;
-    let crc = header.generate_partition_entry_array_crc32(&entries);
-    if crc != header.partition_entry_array_crc32 {
-        return Err(format!(
-            "entry array at LBA {} fails its CRC32 (header says {:#010x}, entries give {crc:#010x})",
-            header.partition_entry_lba, header.partition_entry_array_crc32
-        ));
-    }
-    Ok(RawCopy {
-        sector_size,
-        header,
-        entries,
+    let (primary, backup) = first_problems.expect("both sector sizes were tried");
+    Err(Error::NoValidGpt {
+        path: path.to_path_buf(),
+        primary: primary.to_string(),
+        backup: backup.to_string(),
     })
 }
 
-fn raw_to_table(raw: &RawCopy) -> DiskTable {
-    let header = &raw.header;
-    DiskTable {
-        sector_size: raw.sector_size,
-        disk_guid: from_gpt_bytes(header.disk_guid),
-        first_usable_lba: header.first_usable_lba,
-        last_usable_lba: header.last_usable_lba,
-        backup_lba: if header.is_primary() {
-            header.backup_lba
-        } else {
-            header.primary_lba
+/// Names the disk in a `gptprio` error.
+fn table_err(path: &Path, e: gptprio::Error<std::io::Error>) -> Error {
+    let path = path.to_path_buf();
+    match e {
+        gptprio::Error::NoValidGpt { primary, backup } => Error::NoValidGpt {
+            path,
+            primary: primary.to_string(),
+            backup: backup.to_string(),
         },
-        entries: header.number_of_partition_entries,
-        partitions: raw
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.is_used())
-            .map(|(i, e)| TablePartition {
-                number: i as u32 + 1,
-                label: e.partition_name.as_str().to_string(),
-                type_guid: from_gpt_bytes(e.partition_type_guid),
-                partition_guid: from_gpt_bytes(e.unique_partition_guid),
-                first_lba: e.starting_lba,
-                last_lba: e.ending_lba,
-                attributes: GptAttributes(e.attribute_bits),
+        gptprio::Error::NoSuchPartition(NoSuchPartition { number, entries }) => {
+            Error::NoSuchPartition {
+                path,
+                number,
+                entries,
+            }
+        }
+        gptprio::Error::NothingBootable(source) => Error::NothingBootable { path, source },
+        source => Error::Table { path, source },
+    }
+}
+
+fn to_table(gpt: &Gpt) -> DiskTable {
+    DiskTable {
+        sector_size: u64::from(gpt.sector_size()),
+        disk_guid: gpt.disk_guid(),
+        first_usable_lba: gpt.first_usable_lba(),
+        last_usable_lba: gpt.last_usable_lba(),
+        backup_lba: gpt.backup_lba(),
+        entries: gpt.entry_count(),
+        partitions: gpt
+            .partitions()
+            .map(|p| TablePartition {
+                number: p.number,
+                label: p.name,
+                type_guid: p.type_guid,
+                partition_guid: p.partition_guid,
+                first_lba: p.first_lba,
+                last_lba: p.last_lba,
+                attributes: p.attributes,
             })
             .collect(),
     }
 }
 
-/// Reads and checks both GPT copies; returns the usable one (primary preferred) and the
-/// inspection report.
-fn read_both(file: &mut File, path: &Path) -> Result<(RawCopy, TableInspection)> {
-    let len = file
-        .seek(SeekFrom::End(0))
-        .map_err(io_err("find the size of", path))?;
-    let mut first_problems = None;
-    for sector_size in [SECTOR_SIZE, 4096] {
-        let primary = read_copy(file, sector_size, len, GptCopy::Primary);
-        let backup = read_copy(file, sector_size, len, GptCopy::Backup);
-        let (source, copies_differ) = match (&primary, &backup) {
-            (Ok(p), Ok(b)) => {
-                let differ = p.entries != b.entries
-                    || p.header.disk_guid != b.header.disk_guid
-                    || p.header.first_usable_lba != b.header.first_usable_lba
-                    || p.header.last_usable_lba != b.header.last_usable_lba;
-                (GptCopy::Primary, differ)
-            }
-            (Ok(_), Err(_)) => (GptCopy::Primary, false),
-            (Err(_), Ok(_)) => (GptCopy::Backup, false),
-            (Err(p), Err(b)) => {
-                if first_problems.is_none() {
-                    first_problems = Some((p.clone(), b.clone()));
-                }
-                continue;
-            }
-        };
-        let primary_problem = primary.as_ref().err().cloned();
-        let backup_problem = backup.as_ref().err().cloned();
-        let raw = match (primary, backup) {
-            (Ok(p), _) => p,
-            (Err(_), Ok(b)) => b,
-            (Err(_), Err(_)) => continue,
-        };
-        let inspection = TableInspection {
-            table: raw_to_table(&raw),
-            source,
-            primary_problem,
-            backup_problem,
-            copies_differ,
-        };
-        return Ok((raw, inspection));
+fn to_inspection(gpt: &Gpt) -> TableInspection {
+    let health = gpt.health();
+    TableInspection {
+        table: to_table(gpt),
+        source: health.source,
+        primary_problem: health.primary.map(|p| p.to_string()),
+        backup_problem: health.backup.map(|p| p.to_string()),
+        copies_differ: health.copies_differ,
     }
-    let (primary, backup) = first_problems.unwrap_or_default();
-    Err(Error::NoValidGpt {
-        path: path.to_path_buf(),
-        primary,
-        backup,
-    })
 }
 
 /// Reads both GPT copies of an image file or block device and reports which one is used and
 /// what is wrong with the other. A copy is valid when its header passes the signature, revision,
 /// size and CRC32 checks, sits at the LBA it names, and its entry array matches the CRC32 the
-/// header records. 512- and 4096-byte sectors are recognised.
+/// header records (see `gptprio::gpt`). 512- and 4096-byte sectors are recognised.
 pub fn inspect_table(path: &Path) -> Result<TableInspection> {
-    let mut file = File::open(path).map_err(io_err("open", path))?;
-    Ok(read_both(&mut file, path)?.1)
+    Ok(to_inspection(&open_gpt(path, false)?.1))
 }
 
 /// Reads the partition table of an image file or block device. The primary GPT is used if it is
@@ -404,60 +297,25 @@ pub fn read_table(path: &Path) -> Result<DiskTable> {
 /// device, and returns the table as written.
 ///
 /// The whole table is read (primary GPT, or the backup if the primary is damaged), changed in
-/// memory, and written back as two complete copies: first the backup (entries and header),
-/// synced, then the primary, synced. At every moment at least one copy is valid, and readers that
-/// prefer the primary (GRUB, the kernel) see either the old or the new state. Both copies are
-/// rewritten even if nothing changes, which also repairs a damaged copy.
+/// memory, and written back as two complete copies by `gptprio`: first the backup (entries and
+/// header), synced, then the primary, synced. At every moment at least one copy is valid, and
+/// readers that prefer the primary (GRUB, the kernel) see either the old or the new state. Both
+/// copies are rewritten even if nothing changes, which also repairs a damaged copy. Nothing is
+/// written if any partition number is not in use.
 pub fn set_attributes(path: &Path, updates: &[(u32, GptAttributes)]) -> Result<DiskTable> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io_err("open", path))?;
-    let (mut raw, _) = read_both(&mut file, path)?;
-    let entries = raw.header.number_of_partition_entries;
+    let (mut dev, mut gpt) = open_gpt(path, true)?;
     for &(number, attrs) in updates {
-        let entry = number
-            .checked_sub(1)
-            .and_then(|i| raw.entries.get_mut(i as usize))
-            .filter(|e| e.is_used());
-        let Some(entry) = entry else {
-            return Err(Error::NoSuchPartition {
-                path: path.to_path_buf(),
-                number,
-                entries,
-            });
-        };
-        entry.attribute_bits = attrs.bits();
+        gpt.set_attributes(number, attrs)
+            .map_err(|e| table_err(path, e.into()))?;
     }
+    gpt.write(&mut dev).map_err(|e| table_err(path, e))?;
+    Ok(to_table(&gpt))
+}
 
-    // The header read may be either copy; derive the other one as gptman does.
-    let read = raw.header.clone();
-    let mut other = read.clone();
-    other.primary_lba = read.backup_lba;
-    other.backup_lba = read.primary_lba;
-    other.partition_entry_lba = if read.partition_entry_lba == 2 {
-        read.last_usable_lba + 1
-    } else {
-        2
-    };
-    let (mut primary, mut backup) = if read.is_primary() {
-        (read, other)
-    } else {
-        (other, read)
-    };
-    // Order matters for crash safety: the backup copy is written and synced before the primary
-    // is touched, so an interruption leaves either the old primary (valid, old state) or the new
-    // backup (valid, new state) behind, never two damaged copies.
-    for (header, op) in [
-        (&mut backup, "write the backup copy of"),
-        (&mut primary, "write the primary copy of"),
-    ] {
-        header
-            .write_into(&mut file, raw.sector_size, &raw.entries)
-            .map_err(gpt_err(op, path))?;
-        file.sync_data().map_err(io_err("sync", path))?;
-    }
-    raw.header = primary;
-    Ok(raw_to_table(&raw))
+/// GRUB's `gptprio.next` on an image or device, through `gptprio` exactly as the boot stage runs
+/// it: choose the bank among the BOOT-type partitions and, if it was chosen by tries, spend the
+/// try and write both GPT copies (backup first) before returning the choice.
+pub fn next_boot(path: &Path) -> Result<BankChoice> {
+    let (mut dev, mut gpt) = open_gpt(path, true)?;
+    gpt.next_boot(&mut dev).map_err(|e| table_err(path, e))
 }

@@ -5,12 +5,15 @@
 //!
 //! * [`guid`]: partition type GUIDs, the fixed DATA partition GUIDs and the deterministic
 //!   derivation of every other partition and disk GUID from a caller-supplied seed;
-//! * [`attrs`]: the GPT attribute bits used for boot counting (priority, tries left, successful,
-//!   "a boot has ever succeeded") and the bank chooser with GRUB `gptprio.next` semantics;
+//! * [`attrs`] and [`chooser`]: the GPT attribute bits used for boot counting (priority, tries
+//!   left, successful, "a boot has ever succeeded") and the bank chooser with GRUB `gptprio.next`
+//!   semantics, re-exported from the `no_std` crate `gptprio` (the one implementation, shared with
+//!   the firmware boot stage);
 //! * [`plan`](mod@plan): the partition planner (split or unified plan, with or without in-place updates);
-//! * [`image`]: writing a plan as a GPT onto an image file, reading a GPT back (checking both
-//!   copies, falling back to the backup), and updating
-//!   partition attributes in place (both GPT copies).
+//! * [`image`]: writing a plan as a GPT onto an image file (gptman), and reading a GPT back,
+//!   updating partition attributes in place and running the chooser on a disk, all through
+//!   `gptprio`'s reader/writer (both copies checked, fallback to the valid one, backup written
+//!   first).
 //!
 //! Offsets and sizes in a plan are whole MiB; on disk they are 512-byte sectors
 //! ([`SECTOR_SIZE`], [`SECTORS_PER_MIB`]).
@@ -18,16 +21,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod attrs;
+pub use gptprio::{attrs, chooser};
 pub mod guid;
 pub mod image;
 pub mod plan;
 
 use std::path::PathBuf;
 
-pub use attrs::{choose_bank, Bank, BankChoice, GptAttributes};
+pub use gptprio::{
+    choose_bank, Bank, BankChoice, Candidate, ChoiceReason, FieldOutOfRange, GptAttributes,
+    GptCopy, NothingBootable,
+};
 pub use image::{
-    inspect_table, read_table, set_attributes, write_image, write_table, DiskTable, GptCopy,
+    inspect_table, next_boot, read_table, set_attributes, write_image, write_table, DiskTable,
     TableInspection, TablePartition,
 };
 pub use plan::{
@@ -73,13 +79,8 @@ pub enum Error {
     },
 
     /// A boot-counting field was given a value that does not fit its 4 bits.
-    #[error("GPT attribute field `{field}` must be between 0 and 15, got {value}")]
-    AttributeOutOfRange {
-        /// `priority` or `tries_left`.
-        field: &'static str,
-        /// The rejected value.
-        value: u8,
-    },
+    #[error(transparent)]
+    AttributeOutOfRange(#[from] FieldOutOfRange),
 
     /// An I/O operation on an image file failed.
     #[error(transparent)]
@@ -147,6 +148,27 @@ pub enum Error {
         number: u32,
         /// Number of entries in the partition array.
         entries: u32,
+    },
+
+    /// The chooser found no bootable bank on a disk.
+    #[error("{}: {source}", path.display())]
+    NothingBootable {
+        /// The image or device.
+        path: PathBuf,
+        /// The candidates the chooser saw.
+        #[source]
+        source: NothingBootable,
+    },
+
+    /// The GPT reader/writer refused the disk (e.g. no protective MBR, or the device changed
+    /// size between reading and writing).
+    #[error("{}: {source}", path.display())]
+    Table {
+        /// The image or device.
+        path: PathBuf,
+        /// What `gptprio` reported.
+        #[source]
+        source: gptprio::Error<std::io::Error>,
     },
 }
 

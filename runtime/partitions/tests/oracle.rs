@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use partitions::{
-    attrs::BOOT_EVER_SUCCEEDED_BIT, choose_bank, plan, read_table, set_attributes, write_image,
-    write_table, Bank, DiskPlan, Error, GptAttributes, Layout, PartitionId, PartitionPlan,
-    PlanInput,
+    attrs::BOOT_EVER_SUCCEEDED_BIT, choose_bank, next_boot, plan, read_table, set_attributes,
+    write_image, write_table, Bank, Candidate, DiskPlan, Error, GptAttributes, Layout, PartitionId,
+    PartitionPlan, PlanInput,
 };
 use serde_json::Value;
 
@@ -585,26 +585,37 @@ fn attribute_update_round_trip() {
         "{json}"
     );
 
-    // The chooser picks B by tries; the caller writes the decremented attributes back.
-    let t = read_table(&img).unwrap();
-    let banks = [
-        (Bank::A, t.partition(boot_a).unwrap().attributes),
-        (Bank::B, t.partition(boot_b).unwrap().attributes),
-    ];
-    let choice = choose_bank(&banks).unwrap();
+    // The chooser picks B by tries and spends the try on the disk (both copies).
+    let choice = next_boot(&img).unwrap();
     assert_eq!(choice.bank, Bank::B);
-    assert!(choice.chosen_by_tries);
-    set_attributes(&img, &[(boot_b, choice.updated)]).unwrap();
+    assert_eq!(choice.number, boot_b);
+    assert!(choice.chosen_by_tries());
+    assert_eq!(choice.to_string(), "bank B chosen by tries (1 → 0)");
     assert_eq!(
         attrs_of(&img, boot_b),
         GptAttributes::boot(2, 0, false).unwrap()
     );
-    // Boot failed (no mark-successful): the next choice falls back to A.
-    let banks = [
-        (Bank::A, attrs_of(&img, boot_a)),
-        (Bank::B, attrs_of(&img, boot_b)),
-    ];
-    assert_eq!(choose_bank(&banks).unwrap().bank, Bank::A);
+    // Boot failed (no mark-successful): the next choice falls back to A, writing nothing.
+    let size = layout.os.size_bytes();
+    let gpt_areas = |img: &Path| {
+        [
+            read_at(img, 0, 34 * 512),
+            read_at(img, size - 33 * 512, 33 * 512),
+        ]
+    };
+    let before = gpt_areas(&img);
+    let choice = next_boot(&img).unwrap();
+    assert_eq!(choice.bank, Bank::A);
+    assert_eq!(choice.to_string(), "bank A chosen as successful");
+    assert!(gpt_areas(&img) == before);
+    // The pure chooser agrees with the disk-level one.
+    let t = read_table(&img).unwrap();
+    let candidates = [boot_a, boot_b].map(|n| Candidate {
+        bank: if n == boot_a { Bank::A } else { Bank::B },
+        number: n,
+        attributes: t.partition(n).unwrap().attributes,
+    });
+    assert_eq!(choose_bank(&candidates).unwrap(), choice);
 
     // Both copies were written: destroy the primary header and read the backup.
     {

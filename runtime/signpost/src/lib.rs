@@ -10,9 +10,11 @@
 //! the inactive bank, cancel it, roll back). [`Signpost::choose_next`] runs GRUB's `gptprio.next` chooser,
 //! for tests and for tools that simulate a boot.
 //!
-//! Every change rewrites both GPT copies through [`partitions::set_attributes`]: the backup copy
-//! first, synced, then the primary, synced, so an interrupted write always leaves one valid copy
-//! that still boots a bank.
+//! The attribute bits, the chooser and the GPT reader/writer are `gptprio`'s (through
+//! `partitions`), the same code the firmware boot stage runs. Every change rewrites both GPT
+//! copies through [`partitions::set_attributes`]: the backup copy first, synced, then the
+//! primary, synced, so an interrupted write always leaves one valid copy that still boots a bank.
+//! [`Signpost::choose_next`] is the boot stage's own step ([`partitions::next_boot`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

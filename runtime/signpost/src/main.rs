@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&next)?);
             } else {
+                eprintln!("{}", next.decision);
                 println!("{} {}", next.bank, next.boot_partuuid);
             }
             return Ok(ExitCode::SUCCESS);

@@ -18,7 +18,8 @@
 use std::path::{Path, PathBuf};
 
 use partitions::{
-    choose_bank, inspect_table, set_attributes, Bank, BankChoice, GptAttributes, TableInspection,
+    choose_bank, inspect_table, next_boot, set_attributes, Bank, BankChoice, Candidate,
+    GptAttributes, TableInspection,
 };
 use serde::Serialize;
 
@@ -131,6 +132,8 @@ pub struct NextBoot {
     pub by_tries: bool,
     /// Tries left after the pick.
     pub tries_left: u8,
+    /// The decision as one line, e.g. `bank B chosen by tries (1 → 0)`.
+    pub decision: String,
 }
 
 /// The report of `signpost status`.
@@ -237,23 +240,29 @@ impl Signpost {
         self.layout.private_attributes.boot_ever_succeeded()
     }
 
-    fn chooser_input(&self, ignore_tries: bool) -> [(Bank, GptAttributes); 2] {
-        self.layout.in_table_order().map(|b| {
-            let mut attrs = b.attributes;
-            if ignore_tries {
-                attrs.set_tries_left(0).expect("0 is in range");
-            }
-            (b.bank, attrs)
+    /// Both banks' BOOT partitions as the chooser's candidates, with `attrs` giving each bank's
+    /// attributes.
+    fn candidates(&self, attrs: impl Fn(&BankPartitions) -> GptAttributes) -> [Candidate; 2] {
+        self.layout.in_table_order().map(|b| Candidate {
+            bank: b.bank,
+            number: b.boot,
+            attributes: attrs(b),
         })
     }
 
     /// The chooser's pick now, without changing anything.
     pub fn peek_next(&self) -> Option<BankChoice> {
-        choose_bank(&self.chooser_input(false))
+        choose_bank(&self.candidates(|b| b.attributes)).ok()
     }
 
     fn resting_choice(&self) -> Option<Bank> {
-        choose_bank(&self.chooser_input(true))
+        let no_tries = self.candidates(|b| {
+            let mut attrs = b.attributes;
+            attrs.set_tries_left(0).expect("0 is in range");
+            attrs
+        });
+        choose_bank(&no_tries)
+            .ok()
             .or_else(|| self.peek_next())
             .map(|c| c.bank)
     }
@@ -281,15 +290,20 @@ impl Signpost {
         banks: &[(Bank, GptAttributes)],
         private: Option<GptAttributes>,
     ) -> Result<()> {
-        let after = self.layout.in_table_order().map(|b| {
-            let attrs = banks
+        let after = self.candidates(|b| {
+            banks
                 .iter()
                 .find(|(bank, _)| *bank == b.bank)
-                .map_or(b.attributes, |&(_, a)| a);
-            (b.bank, attrs)
+                .map_or(b.attributes, |&(_, a)| a)
         });
-        if choose_bank(&after).is_none() && self.peek_next().is_some() {
-            let get = |bank: Bank| after.iter().find(|(b, _)| *b == bank).expect("both").1;
+        if choose_bank(&after).is_err() && self.peek_next().is_some() {
+            let get = |bank: Bank| {
+                after
+                    .iter()
+                    .find(|c| c.bank == bank)
+                    .expect("both")
+                    .attributes
+            };
             return Err(Error::WouldLeaveNoBootableBank {
                 disk: self.disk.clone(),
                 a: get(Bank::A),
@@ -303,9 +317,14 @@ impl Signpost {
         if let Some(attrs) = private {
             updates.push((self.layout.private, attrs));
         }
-        let table = set_attributes(&self.disk, &updates)?;
-        self.layout = DiskLayout::from_table(&self.disk, &table)?;
+        set_attributes(&self.disk, &updates)?;
+        self.reload()
+    }
+
+    /// Reads the table back after a write.
+    fn reload(&mut self) -> Result<()> {
         self.inspection = inspect_table(&self.disk)?;
+        self.layout = DiskLayout::from_table(&self.disk, &self.inspection.table)?;
         Ok(())
     }
 
@@ -352,8 +371,9 @@ impl Signpost {
             bank: choice.bank.to_string(),
             boot_partition: b.boot,
             boot_partuuid: b.boot_partuuid.to_string(),
-            by_tries: choice.chosen_by_tries,
+            by_tries: choice.chosen_by_tries(),
             tries_left: choice.updated.tries_left(),
+            decision: choice.to_string(),
         }
     }
 
@@ -373,7 +393,7 @@ impl Signpost {
     /// successful 0, so GRUB never boots a half-written bank.
     pub fn clear_inactive(&mut self) -> Result<()> {
         let (_, inactive) = self.require_active()?;
-        let attrs = cleared(self.attrs(inactive));
+        let attrs = self.attrs(inactive).cleared();
         self.write(&[(inactive, attrs)], None)
     }
 
@@ -404,7 +424,7 @@ impl Signpost {
     /// (priority, tries, successful all 0) and the active bank gets priority 2.
     pub fn cancel_upgrade(&mut self) -> Result<()> {
         let (active, inactive) = self.require_active()?;
-        let old = cleared(self.attrs(inactive));
+        let old = self.attrs(inactive).cleared();
         let mut active_attrs = self.attrs(active);
         active_attrs.set_priority(2).expect("in range");
         self.write(&[(inactive, old), (active, active_attrs)], None)
@@ -428,27 +448,28 @@ impl Signpost {
         self.write(&[(inactive, target), (active, active_attrs)], None)
     }
 
-    /// Runs GRUB's `gptprio.next`: the highest-priority bank among those with the successful
-    /// bit or tries left (ties: the lower BOOT partition number). If it was picked by tries,
-    /// its tries left is decremented and both GPT copies are written before this returns.
+    /// Runs GRUB's `gptprio.next` on the disk, with the boot stage's own code
+    /// ([`partitions::next_boot`], i.e. `gptprio`): the highest-priority BOOT partition among
+    /// those with the successful bit or tries left (ties: the lower partition number). If it was
+    /// picked by tries, its tries left is decremented and both GPT copies are written, backup
+    /// first, before this returns.
     pub fn choose_next(&mut self) -> Result<NextBoot> {
-        let choice = self.peek_next().ok_or_else(|| Error::NoBootableBank {
-            disk: self.disk.clone(),
-            a: self.layout.a.attributes,
-            b: self.layout.b.attributes,
-        })?;
-        if choice.chosen_by_tries {
-            self.write(&[(choice.bank, choice.updated)], None)?;
+        let choice = match next_boot(&self.disk) {
+            Ok(choice) => choice,
+            Err(partitions::Error::NothingBootable { .. }) => {
+                return Err(Error::NoBootableBank {
+                    disk: self.disk.clone(),
+                    a: self.layout.a.attributes,
+                    b: self.layout.b.attributes,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if choice.chosen_by_tries() {
+            self.reload()?;
         }
         Ok(self.next_boot(choice))
     }
-}
-
-fn cleared(mut attrs: GptAttributes) -> GptAttributes {
-    attrs.set_priority(0).expect("in range");
-    attrs.set_tries_left(0).expect("in range");
-    attrs.set_successful(false);
-    attrs
 }
 
 fn is_running_disk(disk: &Path, running: &RunningRoot) -> bool {

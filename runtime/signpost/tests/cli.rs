@@ -489,3 +489,208 @@ fn help_teaches() {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
 }
+
+/// One attribute transition: attributes set before (on top of a fresh image), the signpost
+/// commands run, and the attributes of BOOT-A, BOOT-B and PRIVATE afterwards.
+struct Transition {
+    name: &'static str,
+    before: Option<[GptAttributes; 3]>,
+    /// Each command, and whether it must succeed.
+    commands: &'static [(&'static [&'static str], bool)],
+    after: [GptAttributes; 3],
+    /// The decision line of the last `next`, if any.
+    decision: Option<&'static str>,
+}
+
+fn with(attrs: GptAttributes, bits: u64) -> GptAttributes {
+    GptAttributes(attrs.bits() | bits)
+}
+
+fn transitions() -> Vec<Transition> {
+    let none = GptAttributes::NONE;
+    let ever = GptAttributes(1 << 57);
+    let fresh = [boot(1, 0, true), none, none];
+    let staged = [boot(1, 0, true), boot(2, 1, false), none];
+    const UP: &[&str] = &["upgrade-to-inactive"];
+    const NEXT: &[&str] = &["next"];
+    const MARK_B: &[&str] = &["--booted", "B", "mark-successful-boot"];
+    const ROLLBACK_B: &[&str] = &["--booted", "B", "rollback-to-inactive"];
+    let unknown = (1 << 2) | (1 << 60);
+    vec![
+        Transition {
+            name: "fresh image: A priority 1 + successful, B zero",
+            before: None,
+            commands: &[(&["status"], true)],
+            after: fresh,
+            decision: None,
+        },
+        Transition {
+            name: "upgrade-to-inactive",
+            before: None,
+            commands: &[(UP, true)],
+            after: staged,
+            decision: None,
+        },
+        Transition {
+            name: "trial boot by tries 1 → 0",
+            before: None,
+            commands: &[(UP, true), (NEXT, true)],
+            after: [boot(1, 0, true), boot(2, 0, false), none],
+            decision: Some("bank B chosen by tries (1 → 0)"),
+        },
+        Transition {
+            name: "a trial that never marks success falls back",
+            before: None,
+            commands: &[(UP, true), (NEXT, true), (NEXT, true)],
+            after: [boot(1, 0, true), boot(2, 0, false), none],
+            decision: Some("bank A chosen as successful"),
+        },
+        Transition {
+            name: "mark-successful-boot after the trial",
+            before: None,
+            commands: &[(UP, true), (NEXT, true), (MARK_B, true)],
+            after: [boot(1, 0, true), boot(2, 0, true), ever],
+            decision: Some("bank B chosen by tries (1 → 0)"),
+        },
+        Transition {
+            name: "cancel-upgrade",
+            before: None,
+            commands: &[(UP, true), (&["cancel-upgrade"], true)],
+            after: [boot(2, 0, true), none, none],
+            decision: None,
+        },
+        Transition {
+            name: "rollback-to-inactive",
+            before: None,
+            commands: &[(UP, true), (NEXT, true), (MARK_B, true), (ROLLBACK_B, true)],
+            after: [boot(2, 0, true), boot(1, 0, true), ever],
+            decision: Some("bank B chosen by tries (1 → 0)"),
+        },
+        Transition {
+            name: "both zero: nothing bootable, nothing written",
+            before: Some([none, none, none]),
+            commands: &[(NEXT, false)],
+            after: [none, none, none],
+            decision: None,
+        },
+        Transition {
+            name: "tie on priority: the lower partition number",
+            before: Some([boot(2, 0, true), boot(2, 1, false), none]),
+            commands: &[(NEXT, true)],
+            after: [boot(2, 0, true), boot(2, 1, false), none],
+            decision: Some("bank A chosen as successful"),
+        },
+        Transition {
+            name: "unknown bits preserved",
+            before: Some([
+                with(boot(1, 0, true), 1 << 62),
+                GptAttributes(unknown),
+                none,
+            ]),
+            commands: &[(UP, true), (NEXT, true)],
+            after: [
+                with(boot(1, 0, true), 1 << 62),
+                with(boot(2, 0, false), unknown),
+                none,
+            ],
+            decision: Some("bank B chosen by tries (1 → 0)"),
+        },
+    ]
+}
+
+impl Disk {
+    /// BOOT-A, BOOT-B and PRIVATE.
+    fn attr_partitions(&self) -> [u32; 3] {
+        [
+            self.boot(Bank::A),
+            self.boot(Bank::B),
+            self.number(PartitionId::Private),
+        ]
+    }
+
+    /// Writes these attributes with gptprio's own reader/writer.
+    fn write_with_gptprio(&self, attrs: [GptAttributes; 3]) {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .unwrap();
+        let mut dev = gptprio::FileDevice::new(file, 512).unwrap();
+        let mut gpt = gptprio::Gpt::read(&mut dev).unwrap();
+        for (n, a) in self.attr_partitions().into_iter().zip(attrs) {
+            gpt.set_attributes(n, a).unwrap();
+        }
+        gpt.write(&mut dev).unwrap();
+    }
+
+    /// Writes these attributes with sgdisk.
+    fn write_with_sgdisk(&self, attrs: [GptAttributes; 3]) {
+        let mut args = Vec::new();
+        for (n, a) in self.attr_partitions().into_iter().zip(attrs) {
+            args.push("-A".to_string());
+            args.push(format!("{n}:=:{:016x}", a.bits()));
+        }
+        args.push(self.s().to_string());
+        sgdisk(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Both GPT copies: LBA 1–33 and the last 33 LBAs (the protective MBR is left out: sgdisk
+    /// computes its CHS fields where gptman writes "not representable").
+    fn gpt_copies(&self) -> Vec<u8> {
+        let len = std::fs::metadata(&self.path).unwrap().len();
+        [
+            self.read(512, 33 * 512),
+            self.read(len - 33 * 512, 33 * 512),
+        ]
+        .concat()
+    }
+}
+
+/// For every transition: signpost's result on disk is byte for byte what gptprio's writer and
+/// sgdisk write for the expected attributes (both GPT copies), `sgdisk -v` finds both copies
+/// valid, and `sgdisk -i` shows the expected attribute values.
+#[test]
+fn transition_table() {
+    for t in transitions() {
+        let [by_signpost, by_gptprio, by_sgdisk] = [Disk::new(), Disk::new(), Disk::new()];
+        if let Some(before) = t.before {
+            for d in [&by_signpost, &by_gptprio, &by_sgdisk] {
+                d.write_with_gptprio(before);
+            }
+        }
+        let mut decision = None;
+        for &(args, ok) in t.commands {
+            let out = by_signpost.run(args);
+            assert_eq!(
+                out.status.success(),
+                ok,
+                "{}: signpost {args:?}:\n{}{}",
+                t.name,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if args == ["next"] && ok {
+                decision = Some(String::from_utf8_lossy(&out.stderr).trim().to_string());
+            }
+        }
+        assert_eq!(decision.as_deref(), t.decision, "{}", t.name);
+        by_gptprio.write_with_gptprio(t.after);
+        by_sgdisk.write_with_sgdisk(t.after);
+
+        by_signpost.assert_gpt_healthy();
+        for (n, a) in by_signpost.attr_partitions().into_iter().zip(t.after) {
+            assert_eq!(by_signpost.sgdisk_attrs(n), a, "{}: partition {n}", t.name);
+        }
+        let ours = by_signpost.gpt_copies();
+        assert!(
+            ours == by_gptprio.gpt_copies(),
+            "{}: differs from gptprio's",
+            t.name
+        );
+        assert!(
+            ours == by_sgdisk.gpt_copies(),
+            "{}: differs from sgdisk's",
+            t.name
+        );
+    }
+}

@@ -13,9 +13,7 @@
 //!
 //! These are the positions GRUB's `gptprio` module and Bottlerocket's `signpost` use.
 
-use std::fmt;
-
-use crate::{Error, Result};
+use core::fmt;
 
 /// First bit of the 4-bit priority field.
 pub const PRIORITY_SHIFT: u32 = 48;
@@ -55,7 +53,75 @@ impl Bank {
             Bank::B => Bank::A,
         }
     }
+
+    /// The partition name of this bank's BOOT partition: `BOTTLEROCKET-BOOT-A` or `-B`.
+    pub fn boot_label(self) -> &'static str {
+        match self {
+            Bank::A => "BOTTLEROCKET-BOOT-A",
+            Bank::B => "BOTTLEROCKET-BOOT-B",
+        }
+    }
+
+    /// The bank whose BOOT partition has this name, if any.
+    pub fn from_boot_label(label: &str) -> Option<Bank> {
+        [Bank::A, Bank::B]
+            .into_iter()
+            .find(|b| b.boot_label() == label)
+    }
 }
+
+/// One of the two 4-bit boot-counting fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// Priority, bits 48–51.
+    Priority,
+    /// Tries left, bits 52–55.
+    TriesLeft,
+}
+
+impl Field {
+    /// `"priority"` or `"tries_left"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Priority => "priority",
+            Field::TriesLeft => "tries_left",
+        }
+    }
+
+    fn shift(self) -> u32 {
+        match self {
+            Field::Priority => PRIORITY_SHIFT,
+            Field::TriesLeft => TRIES_LEFT_SHIFT,
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A boot-counting field was given a value that does not fit its 4 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldOutOfRange {
+    /// The field.
+    pub field: Field,
+    /// The rejected value.
+    pub value: u8,
+}
+
+impl fmt::Display for FieldOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "GPT attribute field `{}` must be between 0 and {MAX_FIELD}, got {}",
+            self.field, self.value
+        )
+    }
+}
+
+impl core::error::Error for FieldOutOfRange {}
 
 impl fmt::Display for Bank {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,7 +141,11 @@ impl GptAttributes {
 
     /// Attributes of a bank's BOOT partition with the given boot-counting fields and no other
     /// bits set. Fails if `priority` or `tries_left` exceeds 15.
-    pub fn boot(priority: u8, tries_left: u8, successful: bool) -> Result<GptAttributes> {
+    pub fn boot(
+        priority: u8,
+        tries_left: u8,
+        successful: bool,
+    ) -> Result<GptAttributes, FieldOutOfRange> {
         let mut attrs = GptAttributes::NONE;
         attrs.set_priority(priority)?;
         attrs.set_tries_left(tries_left)?;
@@ -94,8 +164,8 @@ impl GptAttributes {
     }
 
     /// Sets the priority; fails (leaving `self` unchanged) if `priority` exceeds 15.
-    pub fn set_priority(&mut self, priority: u8) -> Result<()> {
-        self.set_nibble(PRIORITY_SHIFT, "priority", priority)
+    pub fn set_priority(&mut self, priority: u8) -> Result<(), FieldOutOfRange> {
+        self.set_field(Field::Priority, priority)
     }
 
     /// Tries left, bits 52–55.
@@ -104,8 +174,8 @@ impl GptAttributes {
     }
 
     /// Sets the tries left; fails (leaving `self` unchanged) if `tries` exceeds 15.
-    pub fn set_tries_left(&mut self, tries: u8) -> Result<()> {
-        self.set_nibble(TRIES_LEFT_SHIFT, "tries_left", tries)
+    pub fn set_tries_left(&mut self, tries: u8) -> Result<(), FieldOutOfRange> {
+        self.set_field(Field::TriesLeft, tries)
     }
 
     /// Decrements tries left, saturating at 0. Returns the new value.
@@ -153,12 +223,24 @@ impl GptAttributes {
         }
     }
 
-    fn set_nibble(&mut self, shift: u32, field: &'static str, value: u8) -> Result<()> {
+    fn set_field(&mut self, field: Field, value: u8) -> Result<(), FieldOutOfRange> {
         if value > MAX_FIELD {
-            return Err(Error::AttributeOutOfRange { field, value });
+            return Err(FieldOutOfRange { field, value });
         }
+        let shift = field.shift();
         self.0 = (self.0 & !(NIBBLE << shift)) | (u64::from(value) << shift);
         Ok(())
+    }
+
+    /// These attributes with priority, tries left and successful all cleared (other bits kept):
+    /// a bank that is never booted.
+    pub fn cleared(self) -> GptAttributes {
+        GptAttributes(
+            self.0
+                & !((NIBBLE << PRIORITY_SHIFT)
+                    | (NIBBLE << TRIES_LEFT_SHIFT)
+                    | (1 << SUCCESSFUL_BIT)),
+        )
     }
 }
 
@@ -184,57 +266,6 @@ impl fmt::Display for GptAttributes {
             self.successful()
         )
     }
-}
-
-/// The bank [`choose_bank`] picked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BankChoice {
-    /// The chosen bank.
-    pub bank: Bank,
-    /// Index of the chosen entry in the slice given to [`choose_bank`].
-    pub index: usize,
-    /// The chosen BOOT partition had tries left (> 0). As in GRUB, the caller must then
-    /// decrement tries left and write both GPT copies before booting; [`BankChoice::updated`]
-    /// already holds the decremented attributes.
-    pub chosen_by_tries: bool,
-    /// The attributes the chosen BOOT partition must carry when it is booted: unchanged if
-    /// `chosen_by_tries` is false, otherwise with tries left decremented by one.
-    pub updated: GptAttributes,
-}
-
-/// Chooses the bank to boot, with the semantics of GRUB's `gptprio.next`.
-///
-/// `banks` lists each bank's BOOT partition attributes in partition-table order. Among the
-/// entries with `successful || tries_left > 0`, the one with the highest priority wins; priority 0
-/// never wins, and on equal priority the earlier entry wins (GRUB replaces its candidate only on a
-/// strictly higher priority). Returns `None` when no entry qualifies.
-///
-/// If the winner has tries left (whether or not it is also marked successful, exactly as GRUB
-/// does), `chosen_by_tries` is set and `updated` carries the decremented count.
-pub fn choose_bank(banks: &[(Bank, GptAttributes)]) -> Option<BankChoice> {
-    let mut best: Option<(usize, Bank, GptAttributes)> = None;
-    for (index, &(bank, attrs)) in banks.iter().enumerate() {
-        if !(attrs.successful() || attrs.tries_left() > 0) {
-            continue;
-        }
-        let best_priority = best.map_or(0, |(_, _, a)| a.priority());
-        if attrs.priority() > best_priority {
-            best = Some((index, bank, attrs));
-        }
-    }
-    best.map(|(index, bank, attrs)| {
-        let chosen_by_tries = attrs.tries_left() > 0;
-        let mut updated = attrs;
-        if chosen_by_tries {
-            updated.decrement_tries_left();
-        }
-        BankChoice {
-            bank,
-            index,
-            chosen_by_tries,
-            updated,
-        }
-    })
 }
 
 #[cfg(test)]
@@ -301,21 +332,24 @@ mod tests {
     fn out_of_range_is_rejected_and_leaves_value() {
         let mut a = boot(3, 4, false);
         let err = a.set_priority(16).unwrap_err();
-        assert!(matches!(
+        assert_eq!(
             err,
-            Error::AttributeOutOfRange {
-                field: "priority",
+            FieldOutOfRange {
+                field: Field::Priority,
                 value: 16
             }
-        ));
-        assert!(err.to_string().contains("between 0 and 15"));
-        assert!(matches!(
+        );
+        assert_eq!(
+            alloc::format!("{err}"),
+            "GPT attribute field `priority` must be between 0 and 15, got 16"
+        );
+        assert_eq!(
             a.set_tries_left(200),
-            Err(Error::AttributeOutOfRange {
-                field: "tries_left",
+            Err(FieldOutOfRange {
+                field: Field::TriesLeft,
                 value: 200
             })
-        ));
+        );
         assert_eq!(a, boot(3, 4, false));
         assert!(GptAttributes::boot(16, 0, false).is_err());
         assert!(GptAttributes::boot(0, 16, false).is_err());
@@ -331,70 +365,16 @@ mod tests {
     }
 
     #[test]
-    fn chooser_fresh_image_boots_a_without_decrement() {
-        let c =
-            choose_bank(&[(Bank::A, boot(1, 0, true)), (Bank::B, GptAttributes::NONE)]).unwrap();
-        assert_eq!(c.bank, Bank::A);
-        assert_eq!(c.index, 0);
-        assert!(!c.chosen_by_tries);
-        assert_eq!(c.updated, boot(1, 0, true));
+    fn cleared_keeps_other_bits() {
+        let a = GptAttributes(u64::MAX).cleared();
+        assert_eq!(a.bits(), !(0x1ff << 48));
+        assert_eq!(boot(2, 1, true).cleared(), GptAttributes::NONE);
     }
 
     #[test]
-    fn chooser_after_update_tries_new_bank_once_then_falls_back() {
-        // After an update: new bank priority 2, tries 1, not successful; old bank priority 1,
-        // successful.
-        let mut banks = [(Bank::A, boot(1, 0, true)), (Bank::B, boot(2, 1, false))];
-        let c = choose_bank(&banks).unwrap();
-        assert_eq!(c.bank, Bank::B);
-        assert!(c.chosen_by_tries);
-        assert_eq!(c.updated, boot(2, 0, false));
-        // The boot fails before mark-successful: the next choice falls back to A.
-        banks[1].1 = c.updated;
-        let c = choose_bank(&banks).unwrap();
-        assert_eq!(c.bank, Bank::A);
-        assert!(!c.chosen_by_tries);
-    }
-
-    #[test]
-    fn chooser_skips_priority_zero_and_unbootable() {
-        assert_eq!(choose_bank(&[]), None);
-        assert_eq!(
-            choose_bank(&[(Bank::A, boot(0, 5, true)), (Bank::B, boot(0, 0, true))]),
-            None
-        );
-        // High priority but neither successful nor tries left: skipped.
-        let c = choose_bank(&[(Bank::A, boot(15, 0, false)), (Bank::B, boot(1, 0, true))]).unwrap();
-        assert_eq!(c.bank, Bank::B);
-        assert_eq!(
-            choose_bank(&[(Bank::A, boot(15, 0, false)), (Bank::B, boot(3, 0, false))]),
-            None
-        );
-    }
-
-    #[test]
-    fn chooser_ties_go_to_first_entry() {
-        let c = choose_bank(&[(Bank::A, boot(2, 0, true)), (Bank::B, boot(2, 3, false))]).unwrap();
-        assert_eq!(c.bank, Bank::A);
-        let c = choose_bank(&[(Bank::B, boot(2, 3, false)), (Bank::A, boot(2, 0, true))]).unwrap();
-        assert_eq!(c.bank, Bank::B);
-        assert_eq!(c.index, 0);
-        assert!(c.chosen_by_tries);
-    }
-
-    #[test]
-    fn chooser_decrements_when_successful_and_tries_left_like_grub() {
-        let c = choose_bank(&[(Bank::A, boot(1, 0, true)), (Bank::B, boot(2, 2, true))]).unwrap();
-        assert_eq!(c.bank, Bank::B);
-        assert!(c.chosen_by_tries);
-        assert_eq!(c.updated, boot(2, 1, true));
-    }
-
-    #[test]
-    fn chooser_preserves_unrelated_bits() {
-        let mut a = boot(1, 1, false);
-        a.0 |= 1 << 2; // legacy BIOS bootable
-        let c = choose_bank(&[(Bank::A, a)]).unwrap();
-        assert_eq!(c.updated.bits(), (1 << 2) | (1 << 48));
+    fn boot_labels() {
+        assert_eq!(Bank::from_boot_label("BOTTLEROCKET-BOOT-B"), Some(Bank::B));
+        assert_eq!(Bank::from_boot_label(Bank::A.boot_label()), Some(Bank::A));
+        assert_eq!(Bank::from_boot_label("BOTTLEROCKET-ROOT-A"), None);
     }
 }
