@@ -25,10 +25,11 @@ use uefi::proto::media::block::BlockIO;
 use uefi::runtime::ResetType;
 use uefi::CString16;
 
-/// Prints `boot-stage: <line>` on the firmware console. Characters the console cannot show are
-/// dropped by the firmware; a console error never stops the boot.
+/// Prints `boot-stage: <line>` on the firmware console. The arrow of a decision line is written
+/// `->` (firmware serial terminals render U+2192 as `>` or not at all); other characters the
+/// console cannot show are dropped by the firmware, and a console error never stops the boot.
 fn say(line: fmt::Arguments<'_>) {
-    let text = format!("{LINE_PREFIX}{line}\r\n");
+    let text = format!("{LINE_PREFIX}{line}\r\n").replace('\u{2192}', "->");
     let Ok(text) = CString16::try_from(text.as_str()) else {
         return;
     };

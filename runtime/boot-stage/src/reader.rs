@@ -157,6 +157,7 @@ where
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use alloc::string::ToString;
     use alloc::vec::Vec;
 
     /// An in-memory disk that counts reads and can fail at one LBA.
