@@ -13,7 +13,11 @@
 #      line too if the kernel has CONFIG_BLK_DEV_NVME);
 #   3. trial fallback: BOOT-B set to priority 2, tries 1, not successful while it holds no
 #      filesystem: the stage spends B's try, fails to load it, falls back to A and boots it;
-#      afterwards `sgdisk -v` finds both GPT copies valid and B has priority 2, tries 0.
+#      afterwards `sgdisk -v` finds both GPT copies valid and B has priority 2, tries 0;
+#   4. damaged primary GPT (LBA 1 zeroed): the stage says so, rewrites both copies from the
+#      backup and boots A; `sgdisk -v` finds no problems afterwards;
+#   5. nothing bootable (A's priority cleared): the stage says so and resets after its delay (QEMU
+#      runs with -no-reboot, so it exits); the GPT is not written.
 # EFI-SYSTEM is (re)formatted as FAT holding only the stage. The stage defaults to the release
 # build for x86_64-unknown-uefi (built if missing).
 # Needs: qemu-system-x86_64, Debian's ovmf, mtools, gdisk (sgdisk), e2fsprogs (debugfs), lz4.
@@ -35,7 +39,7 @@ fail() {
     exit 1
 }
 
-[[ $# -ge 1 && $# -le 2 ]] || { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ $# -ge 1 && $# -le 2 ]] || { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 image="$1"
 stage="${2:-${CARGO_TARGET_DIR:-$REPO/target}/x86_64-unknown-uefi/release/boot-stage.efi}"
 [[ -f "$image" ]] || fail "image $image exists"
@@ -167,5 +171,31 @@ else
     [[ "$attrs" == 0002000000000000 ]] || fail "trial: BOOT-B now priority 2, tries 0, not successful" "attributes $attrs"
     pass "trial: sgdisk -v: no problems (both copies valid); BOOT-B attributes $attrs (priority 2, tries 0)"
 fi
+
+# ---------------------------------------------------------------- 4. damaged primary GPT
+cp --sparse=always "$WORK/base.img" "$WORK/damaged.img"
+dd if=/dev/zero of="$WORK/damaged.img" bs=512 seek=1 count=1 conv=notrunc status=none
+uefi_boot "$WORK/damaged.img" "$WORK/damaged.log" "$READY" -drive "file=$WORK/damaged.img,format=raw,if=virtio"
+log="$(log_of "$WORK/damaged.log")"
+grep -q "^boot-stage: the primary GPT copy is invalid: " <<<"$log" || fail "damaged primary: the stage says so" "$log"
+grep -q "^boot-stage: rewrote both GPT copies from the valid backup copy$" <<<"$log" || fail "damaged primary: repaired" "$log"
+grep -q "^boot-stage: bank A chosen as successful$" <<<"$log" && grep -Eq "$READY" <<<"$log" \
+    || fail "damaged primary: A boots to the ready line" "$log"
+verify="$(sgdisk -v "$WORK/damaged.img")"
+grep -q "No problems found" <<<"$verify" || fail "damaged primary: both copies valid afterwards" "$verify"
+pass "damaged primary GPT: '$(grep '^boot-stage: the primary' <<<"$log" | cut -c1-90)...', repaired from the backup, A booted; sgdisk -v: no problems"
+
+# ---------------------------------------------------------------- 5. nothing bootable
+cp --sparse=always "$WORK/base.img" "$WORK/none.img"
+sgdisk $(for bit in 48 49 50 51; do echo "-A $a_n:clear:$bit"; done) "$WORK/none.img" >/dev/null
+gpt_sum() { { dd if="$1" bs=512 count=34 status=none; dd if="$1" bs=512 skip=$(( $(stat -c %s "$1") / 512 - 33 )) status=none; } | sha256sum; }
+before="$(gpt_sum "$WORK/none.img")"
+uefi_boot "$WORK/none.img" "$WORK/none.log" 'x^' -drive "file=$WORK/none.img,format=raw,if=virtio"
+log="$(log_of "$WORK/none.log")"
+grep -q "^boot-stage: nothing bootable: " <<<"$log" && grep -q "^boot-stage: resetting in " <<<"$log" \
+    || fail "nothing bootable: the stage says so and resets" "$log"
+(( BOOT_MS < BOOT_TIMEOUT * 1000 )) || fail "nothing bootable: the machine resets (QEMU -no-reboot exits)" "$log"
+[[ "$(gpt_sum "$WORK/none.img")" == "$before" ]] || fail "nothing bootable: the GPT is not written"
+pass "nothing bootable: '$(grep '^boot-stage: nothing' <<<"$log" | cut -c1-80)...', reset after the delay (QEMU exited at ${BOOT_MS} ms), GPT untouched"
 
 echo "$NAME: $PASSED passed, 0 failed"
