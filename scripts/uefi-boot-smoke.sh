@@ -14,8 +14,8 @@
 #   3. trial fallback: BOOT-B set to priority 2, tries 1, not successful while it holds no
 #      filesystem: the stage spends B's try, fails to load it, falls back to A and boots it;
 #      afterwards `sgdisk -v` finds both GPT copies valid and B has priority 2, tries 0;
-#   4. damaged primary GPT (LBA 1 zeroed): the stage says so, rewrites both copies from the
-#      backup and boots A; `sgdisk -v` finds no problems afterwards;
+#   4. damaged primary GPT (LBA 1 zeroed): repaired (by OVMF's partition driver, which restores a
+#      bad copy before the stage runs, or else by the stage), A boots, `sgdisk -v` is clean after;
 #   5. nothing bootable (A's priority cleared): the stage says so and resets after its delay (QEMU
 #      runs with -no-reboot, so it exits); the GPT is not written.
 # EFI-SYSTEM is (re)formatted as FAT holding only the stage. The stage defaults to the release
@@ -177,13 +177,21 @@ cp --sparse=always "$WORK/base.img" "$WORK/damaged.img"
 dd if=/dev/zero of="$WORK/damaged.img" bs=512 seek=1 count=1 conv=notrunc status=none
 uefi_boot "$WORK/damaged.img" "$WORK/damaged.log" "$READY" -drive "file=$WORK/damaged.img,format=raw,if=virtio"
 log="$(log_of "$WORK/damaged.log")"
-grep -q "^boot-stage: the primary GPT copy is invalid: " <<<"$log" || fail "damaged primary: the stage says so" "$log"
-grep -q "^boot-stage: rewrote both GPT copies from the valid backup copy$" <<<"$log" || fail "damaged primary: repaired" "$log"
+# EDK2's PartitionDxe (OVMF) itself restores a bad GPT copy from the good one before any boot
+# option runs, so under OVMF the stage usually finds the table already repaired; its own repair
+# path (for firmware that does not) is covered by the host tests of runtime/boot-stage.
+if grep -q "^boot-stage: the primary GPT copy is invalid: " <<<"$log"; then
+    grep -q "^boot-stage: rewrote both GPT copies from the valid backup copy$" <<<"$log" \
+        || fail "damaged primary: the stage repairs it" "$log"
+    who="the stage said so and rewrote both copies from the backup"
+else
+    who="the firmware restored it before the stage ran (the stage saw a valid table)"
+fi
 grep -q "^boot-stage: bank A chosen as successful$" <<<"$log" && grep -Eq "$READY" <<<"$log" \
     || fail "damaged primary: A boots to the ready line" "$log"
 verify="$(sgdisk -v "$WORK/damaged.img")"
 grep -q "No problems found" <<<"$verify" || fail "damaged primary: both copies valid afterwards" "$verify"
-pass "damaged primary GPT: '$(grep '^boot-stage: the primary' <<<"$log" | cut -c1-90)...', repaired from the backup, A booted; sgdisk -v: no problems"
+pass "damaged primary GPT (LBA 1 zeroed): $who; A booted; sgdisk -v: no problems"
 
 # ---------------------------------------------------------------- 5. nothing bootable
 cp --sparse=always "$WORK/base.img" "$WORK/none.img"
