@@ -286,7 +286,9 @@ mod tests {
         assert!(tool[0].1.ends_with("x86_64-unknown-linux-gnu/release/tool"));
         let stage = binaries("stage", RustTarget::Uefi);
         assert_eq!(stage[0].0, "stage.efi");
-        assert!(stage[0].1.ends_with("x86_64-unknown-uefi/release/stage.efi"));
+        assert!(stage[0]
+            .1
+            .ends_with("x86_64-unknown-uefi/release/stage.efi"));
         // A PE/COFF image, as firmware loads it.
         let image = std::fs::read(&stage[0].1).unwrap();
         assert_eq!(&image[..2], b"MZ");
