@@ -39,7 +39,7 @@ PY
 }
 
 # kernel_cmdline <artifact metadata .json> <BOOT partuuid>: the image's kernel command line as the
-# boot stage passes it, with the chosen bank's BOOT PARTUUID filled in.
+# boot stage passes it, with the chosen bank's BOOT PARTUUID filled in (for a `-kernel` boot).
 kernel_cmdline() {
     python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -48,25 +48,53 @@ print(meta["kernel-cmdline"].replace(meta["boot-partuuid-placeholder"], sys.argv
 PY
 }
 
-# qemu_boot <disk> <vmlinuz> <cmdline> <serial log> [ready line]: boots the raw disk in QEMU (TCG,
-# direct kernel boot) until the guest stops, BOOT_TIMEOUT passes, or the ready line appears in
-# the serial log (the guest keeps a shell open after it, so it is stopped then).
+# FIRMWARE: what qemu_boot boots with: "ovmf" (UEFI, Debian's ovmf; the default) or "seabios"
+# (QEMU's default BIOS).
+OVMF="${OVMF:-/usr/share/ovmf/OVMF.fd}"
+
+# qemu_boot <serial log> <until ERE> <qemu arguments...>: boots QEMU (TCG) from FIRMWARE with the
+# given disks (e.g. -drive file=os.img,format=raw,if=virtio) until a serial line matches <until>
+# (the guest keeps a shell open after its ready line, so it is stopped then; 'x^' never matches),
+# QEMU exits (a reset: it runs with -no-reboot), or BOOT_TIMEOUT passes. Sets BOOT_MS to the wall
+# time from QEMU's start to the match or exit.
 qemu_boot() {
-    local disk="$1" kernel="$2" cmdline="$3" serial="$4" ready="${5:-}" pid
+    local serial="$1" until="$2" pid start firmware=()
+    shift 2
+    case "${FIRMWARE:-ovmf}" in
+        ovmf) [[ -f "$OVMF" ]] || fail "OVMF firmware at $OVMF (apt-get install ovmf)"; firmware=(-bios "$OVMF") ;;
+        seabios) ;;
+        *) fail "FIRMWARE is ovmf or seabios, not '$FIRMWARE'" ;;
+    esac
     : >"$serial"
-    timeout "${BOOT_TIMEOUT:-180}" qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
-        -kernel "$kernel" -append "$cmdline" \
-        -drive "file=$disk,format=raw,if=virtio" \
-        -serial "file:$serial" -monitor none -display none </dev/null >/dev/null 2>&1 &
+    start=$(date +%s%N)
+    timeout "${BOOT_TIMEOUT:-180}" qemu-system-x86_64 -accel tcg -m 1024 -nographic -no-reboot \
+        "${firmware[@]}" "$@" -serial "file:$serial" -monitor none -display none \
+        </dev/null >/dev/null 2>&1 &
     pid=$!
-    for _ in $(seq "${BOOT_TIMEOUT:-180}"); do
-        [[ -n "$ready" ]] && grep -q "$ready" "$serial" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 1
+    while kill -0 "$pid" 2>/dev/null; do
+        serial_log "$serial" | grep -Eq "$until" && break
+        sleep 0.2
     done
-    # Let the guest finish writing what it does right after the ready line (GPT attribute
-    # writes are synced before it is printed).
+    BOOT_MS=$(( ($(date +%s%N) - start) / 1000000 ))
+    # Let the guest finish writing what it does right after the line (GPT attribute writes are
+    # synced before the ready line is printed).
     sleep 1
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+
+# serial_log <file>: a serial log as text lines (no CRs, no firmware escape sequences' bytes).
+serial_log() { tr -d '\r' <"$1" | tr -cd '\11\12\40-\176'; }
+
+# gpt_attrs <disk> <partition number>: the partition's GPT attribute flags as 16 hex digits.
+gpt_attrs() { sgdisk -i "$2" "$1" | sed -n 's/^Attribute flags: //p'; }
+
+# gpt_clean <disk>: fails unless sgdisk -v finds both GPT copies valid.
+gpt_clean() {
+    local verify
+    verify="$(sgdisk -v "$1")"
+    grep -q "No problems found" <<<"$verify" || fail "${2:-sgdisk -v} finds both GPT copies of $1 valid" "$verify"
+}
+
+# part_number <disk> <partition name>: the GPT partition number of the partition with that name.
+part_number() { sgdisk -p "$1" | awk -v n="$2" '$1 ~ /^[0-9]+$/ && $7 == n { print $1 }'; }

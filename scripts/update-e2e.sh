@@ -3,11 +3,12 @@
 # repository holding 0.2.0's boot/root/hash images, manifest.json and a migration, signed by
 # python-tuf (an independent TUF implementation) and served over HTTP on 127.0.0.1 by a slow
 # mirror; storewolf + apiserver + apiclient driving the real updog against the 0.1.0 disk image
-# (DESIGN §5 state machine, 404/409/423); bank B's bytes compared with the payloads; then the
-# boot stage's chooser (signpost next) picks bank B and QEMU boots 0.2.0 from it, whose init marks
-# the boot successful; the chooser alone shows the rollback when a trial boot is never marked.
+# (DESIGN §5 state machine, 404/409/423); bank B's bytes compared with the payloads; then QEMU
+# boots the disk from firmware (OVMF, no -kernel) and the boot stage picks bank B by its try and
+# starts 0.2.0, whose init marks the boot successful; a trial boot cut off before it is marked falls
+# back to A on the next firmware boot by itself.
 # Also `twoliter repo init` + `create` sign the same release; python-tuf and updog accept it.
-# Needs: qemu-system-x86_64, lz4, debugfs (e2fsprogs), python3 with tuf + securesystemslib[crypto]
+# Needs: qemu-system-x86_64, ovmf, sgdisk (gdisk), lz4, debugfs (e2fsprogs), python3 with tuf + securesystemslib[crypto]
 # (pip), and what boot-e2e.sh needs.
 set -euo pipefail
 
@@ -182,15 +183,6 @@ out="$(api update apply --check 2>&1)" || fail "apiclient update apply --check" 
     || fail "apply --check reaches Ready again" "$out"
 pass "Staged → Ready (B priority 2, 1 try; A priority 1, successful) → cancel → Staged → apply --check → Ready"
 
-# ---------------------------------------------------------------- rollback, as the chooser sees it
-cp --sparse=always "$WORK/os.img" "$WORK/rollback.img"
-SIGNPOST_DISK="$WORK/rollback.img" "$BIN_DIR/signpost" next --json >"$WORK/next1.json"
-SIGNPOST_DISK="$WORK/rollback.img" "$BIN_DIR/signpost" next --json >"$WORK/next2.json"
-[[ "$(field bank <"$WORK/next1.json")/$(field by_tries <"$WORK/next1.json")" == B/True && "$(field bank <"$WORK/next2.json")" == A ]] \
-    || fail "an unmarked trial boot of B falls back to A" "$(cat "$WORK/next1.json" "$WORK/next2.json")"
-rm -f "$WORK/rollback.img"
-pass "rollback: trial boot of B, never marked successful → the next boot is A again"
-
 # ---------------------------------------------------------------- our publisher, our client
 # `twoliter repo init` + `create` sign the same 0.2.0 release with tough; python-tuf downloads
 # every target and updog picks 0.2.0 from it.
@@ -222,25 +214,41 @@ out="$("$BIN_DIR/updog" --config "$WORK/updog-ours.toml" --root-json "$ours/root
     || fail "updog chooses 0.2.0 from twoliter's repository" "$out"
 pass "twoliter repo init + create signed 0.2.0: python-tuf downloaded all $downloaded targets, updog chooses 0.2.0"
 
-# ---------------------------------------------------------------- boot the update
-"$BIN_DIR/signpost" next --json >"$WORK/next.json"
-[[ "$(field bank <"$WORK/next.json")" == B ]] || fail "the chooser picks bank B" "$(cat "$WORK/next.json")"
-boot_uuid="$(field boot_partuuid <"$WORK/next.json" | tr 'A-F' 'a-f')"
-read -r boot_start boot_size _ < <(partition_info "$v1_meta" BOTTLEROCKET-BOOT-B)
-dd if="$WORK/os.img" of="$WORK/boot-b.ext4" bs=1M skip="$boot_start" count="$boot_size" status=none
-debugfs -R "dump /vmlinuz $WORK/vmlinuz" "$WORK/boot-b.ext4" 2>/dev/null
-[[ -s "$WORK/vmlinuz" ]] || fail "vmlinuz is on BOOT-B"
+# ---------------------------------------------------------------- boot the update from firmware
+# OVMF runs the boot stage from EFI-SYSTEM (no -kernel): it chooses B by its try and starts 0.2.0,
+# whose init marks B successful. A copy of the disk as it is now (B on trial) is kept for the
+# rollback below.
+cp --sparse=always "$WORK/os.img" "$WORK/rollback.img"
 ready="metal-dev 0.2.0 ready"
-start=$(date +%s)
-qemu_boot "$WORK/os.img" "$WORK/vmlinuz" "$(kernel_cmdline "$v2_meta" "$boot_uuid")" "$WORK/serial.log" "$ready"
-log="$(tr -d '\r' < "$WORK/serial.log")"
+qemu_boot "$WORK/serial.log" "$ready" -drive "file=$WORK/os.img,format=raw,if=virtio"
+log="$(serial_log "$WORK/serial.log")"
 mkdir -p "$REPO/build/logs" && printf '%s\n' "$log" >"$REPO/build/logs/update-e2e-serial.log"
+grep -q "^boot-stage: bank B chosen by tries (1 -> 0)$" <<<"$log" || fail "the boot stage chooses B by its try" "$log"
 grep -q "$ready" <<<"$log" || fail "bank B boots to '$ready'" "$log"
 grep -q "init: signpost: active bank: B (running root)" <<<"$log" \
     && grep -q "init: signpost: bank B: priority 2, tries left 0, successful" <<<"$log" \
     || fail "the booted 0.2.0 marks bank B successful" "$log"
 [[ "$(bank B successful)/$(bank B priority)/$(bank A priority)" == True/2/1 ]] \
     || fail "after the boot, B is successful" "$("$BIN_DIR/signpost" status)"
-pass "QEMU boots 0.2.0 from bank B ($(( $(date +%s) - start )) s): verity root, B marked successful, A kept as fallback"
+gpt_clean "$WORK/os.img" "after the update boot, sgdisk -v"
+pass "OVMF → boot stage: 'bank B chosen by tries (1 -> 0)' → '$ready' in ${BOOT_MS} ms: verity root, B marked successful, A kept as fallback"
+
+# ---------------------------------------------------------------- rollback, on its own
+# The trial boot of B is cut off right after the stage spent its try (a crash or power cut before
+# 0.2.0's init marks it); the next boot from firmware falls back to A with no help.
+qemu_boot "$WORK/trial.log" "^boot-stage: bank B chosen by tries" -drive "file=$WORK/rollback.img,format=raw,if=virtio"
+log="$(serial_log "$WORK/trial.log")"
+grep -q "^boot-stage: bank B chosen by tries (1 -> 0)$" <<<"$log" || fail "the cut-off trial boot chose B by its try" "$log"
+qemu_boot "$WORK/fallback.log" "metal-dev 0.1.0 ready" -drive "file=$WORK/rollback.img,format=raw,if=virtio"
+log="$(serial_log "$WORK/fallback.log")"
+printf '%s\n' "$log" >"$REPO/build/logs/update-e2e-fallback.log"
+grep -q "^boot-stage: bank A chosen as successful$" <<<"$log" && grep -q "metal-dev 0.1.0 ready" <<<"$log" \
+    || fail "after an unmarked trial of B, the next boot is A (0.1.0)" "$log"
+export SIGNPOST_DISK="$WORK/rollback.img"
+[[ "$(bank B priority)/$(bank B tries_left)/$(bank B successful)" == 2/0/False ]] \
+    || fail "signpost status: B priority 2, tries 0, not successful" "$("$BIN_DIR/signpost" status)"
+gpt_clean "$WORK/rollback.img" "after the rollback, sgdisk -v"
+pass "rollback: B's trial cut off after its try was spent; the next firmware boot chose A and reached 0.1.0's ready line; signpost status: B priority 2, tries 0, not successful; sgdisk -v clean"
+rm -f "$WORK/rollback.img"
 
 finish

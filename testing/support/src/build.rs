@@ -56,6 +56,10 @@ pub fn write_build(
         source_date_epoch: 1,
         kernel_cmdline: String::new(),
         boot_partuuid_placeholder: "$boot_uuid".into(),
+        firmware: twoliter_artifacts::FirmwareBoot {
+            uefi: true,
+            bios: false,
+        },
         verity: VerityInfo {
             root_hash: String::new(),
             salt: String::new(),

@@ -36,8 +36,8 @@ pub use dir::{images_dir, ArtifactDir, PublishLock, BUILD_INPUTS_FILE, LATEST};
 pub use error::{Error, Result};
 pub use fs::write_atomic;
 pub use metadata::{
-    ArtifactFile, DiskReport, DiskRole, ImageFormat, Metadata, PartitionReport, PartitionUsage,
-    RootFs, VerityInfo,
+    ArtifactFile, DiskReport, DiskRole, FirmwareBoot, ImageFormat, Metadata, PartitionReport,
+    PartitionUsage, RootFs, VerityInfo,
 };
 pub use name::{ArtifactKind, ArtifactName};
 pub use twoliter_project::Arch;

@@ -28,6 +28,42 @@ impl RootFs {
     }
 }
 
+/// The firmware boot stages an OS disk carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FirmwareBoot {
+    /// A UEFI boot stage at EFI-SYSTEM's removable-media path (`/EFI/BOOT/BOOTX64.EFI`, or
+    /// `BOOTAA64.EFI` on aarch64).
+    pub uefi: bool,
+    /// A BIOS boot stage (GRUB's boot.img in the MBR and core.img in BIOS-BOOT).
+    pub bios: bool,
+}
+
+impl FirmwareBoot {
+    /// The EC2 boot mode an image with these stages boots in: `uefi-preferred` with both,
+    /// `uefi` or `legacy-bios` with one; `None` when it cannot boot from firmware at all.
+    pub fn boot_mode(self) -> Option<twoliter_project::BootMode> {
+        use twoliter_project::BootMode;
+        match (self.uefi, self.bios) {
+            (true, true) => Some(BootMode::UefiPreferred),
+            (true, false) => Some(BootMode::Uefi),
+            (false, true) => Some(BootMode::LegacyBios),
+            (false, false) => None,
+        }
+    }
+
+    /// Whether an instance started in `mode` finds a stage it can run. `uefi-preferred` needs
+    /// both: EC2 falls back to BIOS on instance types without UEFI.
+    pub fn boots_in(self, mode: twoliter_project::BootMode) -> bool {
+        use twoliter_project::BootMode;
+        match mode {
+            BootMode::Uefi => self.uefi,
+            BootMode::LegacyBios => self.bios,
+            BootMode::UefiPreferred => self.uefi && self.bios,
+        }
+    }
+}
+
 /// Everything a later step (boot, repo, publish) needs to know about a built image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -54,6 +90,9 @@ pub struct Metadata {
     pub kernel_cmdline: String,
     /// The text in `kernel-cmdline` that the boot stage replaces by the chosen BOOT PARTUUID.
     pub boot_partuuid_placeholder: String,
+    /// The firmware boot stages the OS disk carries (none in builds made before they existed).
+    #[serde(default)]
+    pub firmware: FirmwareBoot,
     /// The dm-verity parameters of the root filesystem.
     pub verity: VerityInfo,
     /// The partition tables.
@@ -239,6 +278,7 @@ pub(crate) mod tests {
             source_date_epoch: 1,
             kernel_cmdline: "ro".into(),
             boot_partuuid_placeholder: "$boot_uuid".into(),
+            firmware: FirmwareBoot::default(),
             verity: VerityInfo {
                 root_hash: "00".into(),
                 salt: "11".into(),
@@ -308,5 +348,31 @@ pub(crate) mod tests {
         assert_eq!(PartitionUsage::new("X".into(), 1, 0).percent, 0.0);
         assert_eq!(ImageFormat::Raw.extension(), None);
         assert_eq!(RootFs::Erofs.extension(), "erofs");
+    }
+
+    #[test]
+    fn the_boot_mode_follows_the_stages_an_image_carries() {
+        use twoliter_project::BootMode;
+        let stages = |uefi, bios| FirmwareBoot { uefi, bios };
+        assert_eq!(
+            stages(true, true).boot_mode(),
+            Some(BootMode::UefiPreferred)
+        );
+        assert_eq!(stages(true, false).boot_mode(), Some(BootMode::Uefi));
+        assert_eq!(stages(false, true).boot_mode(), Some(BootMode::LegacyBios));
+        assert_eq!(stages(false, false).boot_mode(), None);
+        assert!(stages(true, false).boots_in(BootMode::Uefi));
+        assert!(!stages(true, false).boots_in(BootMode::UefiPreferred));
+        assert!(!stages(true, false).boots_in(BootMode::LegacyBios));
+        assert!(stages(true, true).boots_in(BootMode::UefiPreferred));
+        // Builds from before the stages existed read back as carrying none.
+        let mut old = serde_json::to_value(sample(
+            ArtifactName::new("metal-dev", Arch::X86_64, Version::new(1, 0, 0), "abc").unwrap(),
+            PartitionPlan::Split,
+        ))
+        .unwrap();
+        old.as_object_mut().unwrap().remove("firmware");
+        let read: Metadata = serde_json::from_value(old).unwrap();
+        assert_eq!(read.firmware, FirmwareBoot::default());
     }
 }

@@ -238,6 +238,11 @@ pub fn assemble(
         }
         other => other.map_err(|e| Error::io(&efi_tree, "move the EFI tree to", e))?,
     }
+    let firmware = twoliter_artifacts::FirmwareBoot {
+        uefi: efi::removable_media_path(&input.arch)
+            .is_some_and(|path| efi_tree.join(path).is_file()),
+        bios: false,
+    };
     let efi_image = work.join("efi.vfat");
     let id = input.uuid("fs/efi");
     let volume_id = u32::from_le_bytes([
@@ -386,6 +391,7 @@ pub fn assemble(
         source_date_epoch: input.epoch,
         kernel_cmdline: cmdline,
         boot_partuuid_placeholder: twoliter_verity::GRUB_BOOT_PARTUUID_VAR.to_string(),
+        firmware,
         verity: verity_info(&verity),
         disks: layout_report(&layout),
         partitions: partitions_usage,

@@ -13,6 +13,16 @@ use crate::error::{Error, Result};
 /// Where, in the boot tree, the EFI system partition's files are.
 pub const EFI_TREE: &str = "efi";
 
+/// Where firmware looks for the boot loader of a disk it has no boot entry for (UEFI's
+/// removable-media path), on `arch`; `None` for an architecture without one.
+pub fn removable_media_path(arch: &str) -> Option<&'static str> {
+    match arch {
+        "x86_64" => Some("EFI/BOOT/BOOTX64.EFI"),
+        "aarch64" => Some("EFI/BOOT/BOOTAA64.EFI"),
+        _ => None,
+    }
+}
+
 /// The volume label of EFI-SYSTEM.
 const LABEL: &str = "EFI-SYSTEM";
 

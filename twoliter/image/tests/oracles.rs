@@ -258,7 +258,9 @@ fn split_2gib_ext4_image_reads_back_with_real_tools() {
     let verify = tool_ok("sgdisk", &["-v", s("os.img").to_str().unwrap()]);
     assert!(verify.contains("No problems found"), "{verify}");
 
-    // EFI-SYSTEM: a clean FAT holding the boot tree's efi/ (which BOOT does not get).
+    // EFI-SYSTEM: a clean FAT holding the boot tree's efi/ (which BOOT does not get); the
+    // metadata says the disk carries a UEFI stage.
+    assert!(built.metadata.firmware.uefi && !built.metadata.firmware.bios);
     let (efi_start, efi_size) = {
         let efi = partition(&table, "EFI-SYSTEM");
         (efi.0, efi.1)

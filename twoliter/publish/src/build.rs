@@ -11,8 +11,8 @@ use partitions::PartitionPlan;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
-use twoliter_artifacts::{ArtifactDir, ArtifactKind};
-use twoliter_project::AmiSpec;
+use twoliter_artifacts::{ArtifactDir, ArtifactKind, FirmwareBoot};
+use twoliter_project::{AmiSpec, BootMode};
 
 /// What to publish a build as.
 #[derive(Debug, Clone)]
@@ -83,6 +83,40 @@ pub fn volume_sizes(os_gib: u64, hint_gib: u32, plan: PartitionPlan) -> Result<(
     })
 }
 
+/// The boot mode to register `build` with: the variant's `ami.boot-mode` when the image can boot
+/// in it, else the mode its firmware stages give (`uefi-preferred` with both, `uefi` with only
+/// the UEFI stage); never a mode the image cannot boot.
+///
+/// # Errors
+/// [`Error::Boot`] when the image has no firmware boot stage, or lacks the one the variant's
+/// boot mode needs.
+pub fn boot_mode(build: &str, asked: Option<BootMode>, firmware: FirmwareBoot) -> Result<BootMode> {
+    let stages = match (firmware.uefi, firmware.bios) {
+        (true, true) => "a UEFI and a BIOS boot stage",
+        (true, false) => "only a UEFI boot stage",
+        (false, true) => "only a BIOS boot stage",
+        (false, false) => "no firmware boot stage",
+    };
+    let Some(carried) = firmware.boot_mode() else {
+        return Err(Error::Boot {
+            build: build.to_string(),
+            problem: format!("has {stages} and would not boot on EC2; rebuild it with a boot stage package in the variant (core-kit's boot-stage)"),
+        });
+    };
+    match asked {
+        Some(mode) if !firmware.boots_in(mode) => Err(Error::Boot {
+            build: build.to_string(),
+            problem: format!(
+                "has {stages}, so it cannot boot in ami.boot-mode `{}`; use `{}` or add the missing stage",
+                mode.as_str(),
+                carried.as_str()
+            ),
+        }),
+        Some(mode) => Ok(mode),
+        None => Ok(carried),
+    }
+}
+
 /// Whether any AMI recorded in `amis` is shared (then new copies need the same grants).
 pub fn has_grants(amis: &AmisFile) -> bool {
     amis.values()
@@ -108,6 +142,12 @@ pub async fn publish_build(
         .unwrap_or_else(|| artifacts.name().to_string());
     check_ami_name(&name)?;
     let metadata = artifacts.metadata();
+    let mut spec = request.spec.clone();
+    spec.boot_mode = Some(boot_mode(
+        &artifacts.name().to_string(),
+        spec.boot_mode,
+        metadata.firmware,
+    )?);
     let (os_volume_gib, data_volume_gib) = volume_sizes(
         metadata.os_image_size_gib,
         request.size_hint_gib,
@@ -126,7 +166,7 @@ pub async fn publish_build(
             concurrency: request.concurrency,
             ..Default::default()
         },
-        spec: request.spec.clone(),
+        spec,
         wait_timeout: request.wait_timeout,
     };
     let lock = artifacts.publish_lock()?;
@@ -230,5 +270,31 @@ mod tests {
         amis.clear();
         amis.insert("us-west-2".into(), image(true, vec![]));
         assert!(has_grants(&amis));
+    }
+
+    #[test]
+    fn the_boot_mode_is_one_the_image_can_boot() {
+        let stages = |uefi, bios| FirmwareBoot { uefi, bios };
+        let uefi_only = stages(true, false);
+        assert_eq!(boot_mode("b", None, uefi_only).unwrap(), BootMode::Uefi);
+        assert_eq!(
+            boot_mode("b", None, stages(true, true)).unwrap(),
+            BootMode::UefiPreferred
+        );
+        assert_eq!(
+            boot_mode("b", Some(BootMode::Uefi), stages(true, true)).unwrap(),
+            BootMode::Uefi
+        );
+        let refused = boot_mode("metal-dev-1.0.0", Some(BootMode::UefiPreferred), uefi_only)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("only a UEFI boot stage") && refused.contains("use `uefi`"),
+            "{refused}"
+        );
+        let none = boot_mode("metal-dev-1.0.0", None, stages(false, false))
+            .unwrap_err()
+            .to_string();
+        assert!(none.contains("no firmware boot stage"), "{none}");
     }
 }

@@ -23,6 +23,14 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// The image cannot boot in the boot mode it would be registered with.
+    #[error("{build} {problem}")]
+    Boot {
+        /// The build.
+        build: String,
+        /// What it lacks, and how to fix it.
+        problem: String,
+    },
     /// The artifact directory is missing or not one build's.
     #[error(transparent)]
     Artifacts(#[from] twoliter_artifacts::Error),

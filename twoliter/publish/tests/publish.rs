@@ -230,6 +230,7 @@ fn make_build(dir: &Path) {
         "image-format": "raw", "partition-plan": "split", "in-place-updates": true,
         "os-image-size-gib": 2, "data-image-size-gib": 1, "root-filesystem": "ext4",
         "source-date-epoch": 0, "kernel-cmdline": "", "boot-partuuid-placeholder": "$boot_uuid",
+        "firmware": {"uefi": true, "bios": false},
         "verity": {"root-hash": "", "salt": "", "data-blocks": 0, "hash-size": 0, "superblock": true},
         "disks": disks, "partitions": [], "artifacts": []
     });
