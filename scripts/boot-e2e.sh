@@ -6,7 +6,10 @@
 # read-only from /dev/dm-0 through dm-verity and the ready line. The same on an NVMe disk; the
 # `-kernel` boot as the time reference; a trial bank without a kernel falls back to A; damaged
 # primary and backup GPT headers boot A and are valid after; nothing bootable says so and resets;
-# one byte of ROOT-A flipped stops the boot. Also: a second build is a no-op, two builds give
+# the same from SeaBIOS, where GRUB (boot.img in the MBR, core.img in BIOS-BOOT) runs our
+# gptprio.next and repairs damaged copies itself, and a table of attribute cases on which GRUB and
+# the shared chooser (signpost next) pick the same bank and leave byte-identical GPTs; one byte
+# of ROOT-A flipped stops the boot; qcow2 and vmdk (on PVSCSI) boot. Also: a second build is a no-op, two builds give
 # byte-identical images, and an offline aws-k8s-1.31 build fails fast listing its sources.
 # Needs: qemu-system-x86_64, ovmf, lz4, debugfs (e2fsprogs), sgdisk (gdisk), mtools, python3,
 # and what build-e2e.sh needs.
@@ -15,7 +18,7 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 E2E_NAME=boot-e2e
 . "$SCRIPT_DIR/e2e-common.sh"
-need_binaries twoliter
+need_binaries twoliter signpost
 TWOLITER="$BIN_DIR/twoliter"
 export TWOLITER_CACHE_DIR="${TWOLITER_CACHE_DIR:-/var/tmp/twoliter-e2e-cache}"
 BOOT_TIMEOUT="${BOOT_TIMEOUT:-180}"
@@ -158,6 +161,104 @@ grep -q "^boot-stage: nothing bootable: " <<<"$log" && grep -q "^boot-stage: res
 [[ "$(gpt_sum "$disk")" == "$before" ]] || fail "nothing bootable: the GPT is not written"
 pass "nothing bootable: '$(grep '^boot-stage: nothing' <<<"$log" | cut -c1-70)...', reset (QEMU exited at ${BOOT_MS} ms), GPT untouched"
 
+# ---------------------------------------------------------------- legacy BIOS (SeaBIOS)
+# The same disk from QEMU's SeaBIOS: boot.img in the MBR, core.img in BIOS-BOOT, GRUB's
+# gptprio.next choosing the bank. GRUB writes through the BIOS, so its own repair of a damaged
+# copy is what these boots show.
+FIRMWARE=seabios
+disk="$(fresh bios)"
+booted "$disk" bios
+grub_said() { grep -q "gptprio: $1" <<<"$log"; }
+grep -q "$ready" <<<"$log" && grub_said "bank A chosen as successful" && grep -q "EXT4-fs (dm-0): mounted" <<<"$log" \
+    || fail "SeaBIOS → GRUB → '$ready'" "$log"
+grep -qi "Command line: .*PARTUUID=$boot_uuid" <<<"$log" || fail "GRUB passes grub.cfg's command line with BOOT-A's PARTUUID" "$log"
+gpt_clean "$disk" "after the BIOS boot, sgdisk -v"
+bios_ms=$BOOT_MS
+pass "SeaBIOS → GRUB gptprio.next ('bank A chosen as successful') → '$ready' in ${bios_ms} ms wall, root on dm-0 (verity)"
+
+disk="$(fresh bios-trial)"
+sgdisk $(for bit in 48 49 50 51 52 53 54 55 56; do echo "-A $b_n:clear:$bit"; done) \
+    -A "$b_n:set:49" -A "$b_n:set:52" "$disk" >/dev/null || fail "set BOOT-B's attributes"
+booted "$disk" bios-trial
+grub_said "bank B chosen by tries (1 -> 0)" && grub_said "bank B (partition $b_n) failed: cannot open /vmlinuz" \
+    && grub_said "bank A chosen as successful" && grep -q "$ready" <<<"$log" \
+    || fail "BIOS: a trial bank without a kernel falls back to A" "$log"
+gpt_clean "$disk" "BIOS: after the fallback, sgdisk -v"
+[[ "$(gpt_attrs "$disk" "$b_n")" == 0002000000000000 ]] || fail "BIOS: BOOT-B priority 2, tries 0 after the fallback" "$(gpt_attrs "$disk" "$b_n")"
+pass "BIOS trial of an empty BOOT-B: B's try spent, '/vmlinuz' missing, A booted; B now priority 2, tries 0; sgdisk -v clean"
+
+for copy in primary:1 backup:$(( sectors - 1 )); do
+    disk="$(fresh "bios-damaged-${copy%%:*}")"
+    dd if=/dev/zero of="$disk" bs=512 seek="${copy#*:}" count=1 conv=notrunc status=none
+    booted "$disk" "bios-damaged-${copy%%:*}"
+    grub_said "the ${copy%%:*} GPT copy is invalid" \
+        && grub_said "rewrote both GPT copies from the valid $([[ ${copy%%:*} == primary ]] && echo backup || echo primary) copy" \
+        && grub_said "bank A chosen as successful" && grep -q "$ready" <<<"$log" \
+        || fail "BIOS: a damaged ${copy%%:*} GPT header is repaired by GRUB and A boots" "$log"
+    gpt_clean "$disk" "BIOS: after the repair of the ${copy%%:*} copy, sgdisk -v"
+    pass "BIOS, damaged ${copy%%:*} GPT header: GRUB said so, rewrote both copies, A booted; sgdisk -v clean"
+done
+
+disk="$(fresh bios-none)"
+sgdisk $(for bit in 48 49 50 51; do echo "-A $a_n:clear:$bit"; done) "$disk" >/dev/null || fail "clear BOOT-A's priority"
+before="$(gpt_sum "$disk")"
+qemu_boot "$WORK/bios-none.log" 'x^' -drive "file=$disk,format=raw,if=virtio"
+log="$(serial_log "$WORK/bios-none.log")"
+grub_said "nothing bootable: " && grub_said "resetting in 10 s" || fail "BIOS, nothing bootable: GRUB says so and resets" "$log"
+(( BOOT_MS < BOOT_TIMEOUT * 1000 )) || fail "BIOS, nothing bootable: the machine resets (QEMU exits)" "$log"
+[[ "$(gpt_sum "$disk")" == "$before" ]] || fail "BIOS, nothing bootable: the GPT is not written"
+pass "BIOS, nothing bootable: GRUB says so and resets (QEMU exited at ${BOOT_MS} ms), GPT untouched"
+
+# One table of attribute cases, decided by GRUB (booted until the kernel prints its command line,
+# whose PARTUUID names the chosen BOOT) and by the shared chooser (signpost next, runtime/gptprio)
+# on a copy of the same disk: the same bank, and afterwards byte-identical GPTs (both copies).
+# Bank B holds a copy of bank A, so either boots.
+disk="$(fresh both-banks)"
+for p in BOOT ROOT HASH; do
+    read -r from _ _ < <(partition_info "$meta" "BOTTLEROCKET-$p-A")
+    read -r to size _ < <(partition_info "$meta" "BOTTLEROCKET-$p-B")
+    dd if="$disk" of="$disk" bs=1M skip="$from" seek="$to" count="$size" conv=notrunc,sparse status=none
+done
+read -r _ _ b_uuid < <(partition_info "$meta" BOTTLEROCKET-BOOT-B)
+attrs_args() { # <partition> <priority> <tries> <successful>
+    local bit args=()
+    for bit in 48 49 50 51 52 53 54 55 56; do args+=(-A "$1:clear:$bit"); done
+    for bit in 0 1 2 3; do (( ($2 >> bit) & 1 )) && args+=(-A "$1:set:$((48 + bit))"); done
+    for bit in 0 1 2 3; do (( ($3 >> bit) & 1 )) && args+=(-A "$1:set:$((52 + bit))"); done
+    (( $4 )) && args+=(-A "$1:set:56")
+    echo "${args[@]}"
+}
+cases=0
+#          A: prio tries ok   B: prio tries ok   expected
+for row in "1 0 1  0 0 0  A" "1 0 1  2 1 0  B" "1 0 1  2 0 0  A" "1 0 1  2 0 1  B" \
+           "2 0 1  2 0 1  A" "1 0 0  1 2 0  B" "15 3 1  2 0 1  A" "0 0 1  3 0 0  none"; do
+    read -r ap at as bp bt bs want <<<"$row"
+    grub_disk="$WORK/case-grub.img" shared_disk="$WORK/case-shared.img"
+    cp --sparse=always "$disk" "$grub_disk"
+    sgdisk $(attrs_args "$a_n" "$ap" "$at" "$as") $(attrs_args "$b_n" "$bp" "$bt" "$bs") "$grub_disk" >/dev/null \
+        || fail "set the case's attributes ($row)"
+    cp --sparse=always "$grub_disk" "$shared_disk"
+    if SIGNPOST_DISK="$shared_disk" "$BIN_DIR/signpost" next --json >"$WORK/next.json" 2>"$WORK/next.err"; then
+        shared="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["bank"])' <"$WORK/next.json")"
+    else
+        shared=none
+    fi
+    SETTLE=0 qemu_boot "$WORK/case.log" 'Command line:|resetting in' -drive "file=$grub_disk,format=raw,if=virtio"
+    log="$(serial_log "$WORK/case.log")"
+    if grep -qi "Command line: .*PARTUUID=$boot_uuid" <<<"$log"; then grub=A
+    elif grep -qi "Command line: .*PARTUUID=$b_uuid" <<<"$log"; then grub=B
+    elif grub_said "nothing bootable"; then grub=none
+    else fail "case ($row): GRUB booted a kernel or said nothing is bootable" "$log"; fi
+    [[ "$grub" == "$want" && "$shared" == "$want" ]] \
+        || fail "case A($ap,$at,$as) B($bp,$bt,$bs): GRUB chose $grub, the shared chooser $shared, expected $want" "$log"
+    cmp -s <(gpt_sum "$grub_disk") <(gpt_sum "$shared_disk") \
+        || fail "case ($row): GRUB and the shared chooser leave byte-identical GPTs" "$(sgdisk -i "$b_n" "$grub_disk"; sgdisk -i "$b_n" "$shared_disk")"
+    cases=$((cases + 1))
+done
+rm -f "$WORK/case-grub.img" "$WORK/case-shared.img"
+pass "GRUB's gptprio.next and the shared chooser agree on all $cases attribute cases (bank chosen; both GPT copies byte-identical after)"
+FIRMWARE=ovmf
+
 # Corrupt one byte of the init script inside ROOT-A: verity must stop the boot.
 disk="$(fresh corrupt)"
 read -r root_start _ _ < <(partition_info "$meta" BOTTLEROCKET-ROOT-A)
@@ -207,8 +308,9 @@ fi
 
 # ---------------------------------------------------------------- qcow2 and vmdk
 # The same variant built as the converted formats (the packages are cached, only the image is
-# assembled again): each boots from firmware the same way, the vmdk behind VMware's paravirtual
-# SCSI controller as on vSphere (QEMU writes to a streamOptimized vmdk only through a snapshot).
+# assembled again): each boots from firmware the same way; the vmdk behind VMware's paravirtual
+# SCSI controller as on vSphere, from SeaBIOS (which drives PVSCSI; Debian's OVMF has no PVSCSI
+# driver) through GRUB. QEMU writes to a streamOptimized vmdk only through a snapshot.
 for format in qcow2 vmdk; do
     out="$(tl build variant metal-dev --image-format "$format" 2>&1)" || fail "build metal-dev as $format" "$out"
     converted="$(ls "$(readlink -f "$images/latest")"/bottlerocket-metal-dev-*."$format" | grep -v -- '-data\.' | head -1)"
@@ -218,13 +320,14 @@ for format in qcow2 vmdk; do
         booted "$WORK/os.qcow2" "$format" -drive "file=$WORK/os.qcow2,format=qcow2,if=virtio"
         how="virtio-blk"
     else
-        booted "$converted" "$format" -drive "file=$converted,format=vmdk,if=none,id=os,snapshot=on" \
+        FIRMWARE=seabios booted "$converted" "$format" -drive "file=$converted,format=vmdk,if=none,id=os,snapshot=on" \
             -device pvscsi,id=pvscsi -device scsi-hd,drive=os,bus=pvscsi.0
-        how="PVSCSI"
+        how="PVSCSI, SeaBIOS → GRUB"
     fi
-    grep -q "$ready" <<<"$log" && chose "bank A chosen as successful" && grep -q "EXT4-fs (dm-0): mounted" <<<"$log" \
-        || fail "the $format image boots from OVMF to '$ready'" "$log"
-    pass "$format ($how): boot stage → '$ready' in ${BOOT_MS} ms, root on dm-0 (verity)"
+    grep -q "$ready" <<<"$log" && grep -Eq "(boot-stage|gptprio): bank A chosen as successful" <<<"$log" \
+        && grep -q "EXT4-fs (dm-0): mounted" <<<"$log" \
+        || fail "the $format image boots from firmware to '$ready'" "$log"
+    pass "$format ($how): '$ready' in ${BOOT_MS} ms, root on dm-0 (verity)"
 done
 rm -f "$WORK/os.qcow2"
 

@@ -57,6 +57,7 @@ OVMF="${OVMF:-/usr/share/ovmf/OVMF.fd}"
 # (the guest keeps a shell open after its ready line, so it is stopped then; 'x^' never matches),
 # QEMU exits (a reset: it runs with -no-reboot), or BOOT_TIMEOUT passes. Sets BOOT_MS to the wall
 # time from QEMU's start to the match or exit.
+# Firmware boot: no -kernel; OVMF runs EFI-SYSTEM's boot stage, SeaBIOS the MBR's GRUB.
 qemu_boot() {
     local serial="$1" until="$2" pid start firmware=()
     shift 2
@@ -77,8 +78,8 @@ qemu_boot() {
     done
     BOOT_MS=$(( ($(date +%s%N) - start) / 1000000 ))
     # Let the guest finish writing what it does right after the line (GPT attribute writes are
-    # synced before the ready line is printed).
-    sleep 1
+    # synced before the ready line is printed); SETTLE=0 stops it at once.
+    sleep "${SETTLE:-1}"
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }

@@ -201,6 +201,10 @@ pub enum BuildCommand {
         /// only the image is rebuilt.
         #[arg(long, value_name = "X.Y.Z")]
         release_version: Option<semver::Version>,
+        /// Also write the OS disk in this format (e.g. qcow2 for QEMU, vmdk for vSphere)
+        /// [default: the variant's image-format].
+        #[arg(long, value_enum)]
+        image_format: Option<twoliter_image::ImageFormat>,
         #[command(flatten)]
         args: BuildArgs,
     },

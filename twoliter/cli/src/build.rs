@@ -46,12 +46,14 @@ pub fn run(ctx: &Globals, command: BuildCommand) -> Result<ExitCode> {
             force,
             source_date_epoch,
             release_version,
+            image_format,
             args,
         } => {
             let options = crate::variant_build::VariantArgs {
                 force,
                 source_date_epoch,
                 release_version,
+                image_format,
             };
             crate::variant_build::run(ctx, &project, &variant, &options, &args, started)
         }

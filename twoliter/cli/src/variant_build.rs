@@ -16,6 +16,8 @@ pub struct VariantArgs {
     pub source_date_epoch: Option<u64>,
     /// The OS version to build instead of the project's release-version.
     pub release_version: Option<semver::Version>,
+    /// The extra disk format instead of the variant's.
+    pub image_format: Option<twoliter_image::ImageFormat>,
 }
 
 pub fn run(
@@ -32,6 +34,7 @@ pub fn run(
         assembly: AssemblyOverrides {
             release_version: variant_args.release_version.clone(),
             source_date_epoch: variant_args.source_date_epoch,
+            image_format: variant_args.image_format,
             ..AssemblyOverrides::default()
         },
     };

@@ -2,6 +2,7 @@
 //! into a temporary directory that replaces the final one only when everything succeeded.
 
 use crate::artifacts::ArtifactSet;
+use crate::bios;
 use crate::efi;
 use crate::error::{Error, Result};
 use crate::fs::{self, Ext4Spec, RootFs, Usage};
@@ -238,10 +239,16 @@ pub fn assemble(
         }
         other => other.map_err(|e| Error::io(&efi_tree, "move the EFI tree to", e))?,
     }
+    // The boot tree's bios/ (GRUB's boot.img and core.img) goes into the MBR and BIOS-BOOT.
+    let bios_tree = boot_tree.join(bios::BIOS_TREE);
+    let bios_stage = bios::BiosStage::load(&bios_tree)?;
+    if bios_tree.exists() {
+        std::fs::remove_dir_all(&bios_tree).map_err(|e| Error::io(&bios_tree, "remove", e))?;
+    }
     let firmware = twoliter_artifacts::FirmwareBoot {
         uefi: efi::removable_media_path(&input.arch)
             .is_some_and(|path| efi_tree.join(path).is_file()),
-        bios: false,
+        bios: bios_stage.is_some(),
     };
     let efi_image = work.join("efi.vfat");
     let id = input.uuid("fs/efi");
@@ -328,6 +335,10 @@ pub fn assemble(
             (data_id, &data_image),
         ],
     )?;
+    if let Some(stage) = &bios_stage {
+        let bios = part(PartitionId::BiosBoot)?;
+        stage.install(&os_disk, bios.start_bytes() / 512, bios.size_bytes() / 512)?;
+    }
     let data_disk = match &layout.data {
         Some(disk) => {
             let path = set.work_path("-data.img");

@@ -10,6 +10,7 @@
 
 pub mod artifacts;
 pub mod assemble;
+pub mod bios;
 pub mod efi;
 pub mod error;
 pub mod fs;

@@ -8,6 +8,7 @@
 //! container; a miss says which input changed. Kits ([`kit`]) collect a kit's RPMs with yum
 //! repodata and an OCI archive.
 
+pub mod debian;
 pub mod firstparty;
 pub mod http;
 pub mod inputs;
@@ -158,6 +159,9 @@ impl BuildOptions {
                 sources,
                 store: cache_dir.join("lookaside"),
                 fetch_upstream: choices.fetch_upstream,
+                debian: debian::DebianArchive {
+                    etc_apt: PathBuf::from(twoliter_sdk::HOST_APT_CONFIG),
+                },
             },
             cache_dir,
             layout,

@@ -40,6 +40,10 @@ pub struct Lookaside {
     pub store: PathBuf,
     /// Also try each file's upstream URL.
     pub fetch_upstream: bool,
+    /// Where files of Debian source packages are fetched from (always tried for them, after
+    /// the lookaside sources: the machine's own Debian mirror is a package registry, as for
+    /// the SDK).
+    pub debian: crate::debian::DebianArchive,
 }
 
 /// Why an external file could not be provided.
@@ -87,7 +91,7 @@ impl std::fmt::Display for Unavailable {
                 if let Some(other) = other_sha512 {
                     write!(f, "\n    the lookaside holds {name} with sha512 {}… instead: if upstream changed the file, verify it and update `sha512` in the package manifest", short(other))?;
                 }
-                write!(f, "\n    get it from {} and place it at <lookaside>/{name}/{sha}/{name}", self.file.url)
+                write!(f, "\n    get it from {} and place it at <lookaside>/{name}/{sha}/{name}", self.file.origin())
             }
             Problem::Mismatch { location, actual } => write!(
                 f,
@@ -142,12 +146,36 @@ impl Lookaside {
                 None => {}
             }
         }
-        if self.fetch_upstream {
-            looked.push(file.url.clone());
-            match self.store_download(&file.url, &stored, file) {
+        if let Some(url) = file.url.as_deref().filter(|_| self.fetch_upstream) {
+            looked.push(url.to_string());
+            match self.store_download(url, &stored, file) {
                 Some(Ok(())) => return Ok(stored),
                 Some(Err(problem)) => first_problem = first_problem.or(Some(problem)),
                 None => {}
+            }
+        }
+        if let Some(source) = &file.debian_source {
+            looked.push(format!("Debian source package {source}"));
+            let found = self
+                .debian
+                .files_of(source, &self.store)
+                .and_then(|dir| {
+                    let path = dir.join(name);
+                    if path.is_file() {
+                        Ok(path)
+                    } else {
+                        Err(format!(
+                            "Debian source package {source} has no file {name} (it has {}); fix `path:`",
+                            file_list(&dir)
+                        ))
+                    }
+                });
+            match found {
+                Ok(path) => match self.store_copy(&path, &stored, file) {
+                    Ok(()) => return Ok(stored),
+                    Err(problem) => first_problem = first_problem.or(Some(problem)),
+                },
+                Err(why) => first_problem = first_problem.or(Some(Problem::Failed(why))),
             }
         }
         Err(unavailable(first_problem.unwrap_or(Problem::Missing {
@@ -236,6 +264,24 @@ fn other_copy(dir: &Path, name: &str) -> Option<String> {
         .map(|(sha, _)| sha)
 }
 
+/// The names of the files in `dir`, for messages.
+fn file_list(dir: &Path) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    if names.is_empty() {
+        "no files".into()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The first 16 characters of a digest, for messages.
 fn short(digest: &str) -> &str {
     digest.get(..16).unwrap_or(digest)
@@ -254,7 +300,8 @@ mod tests {
 
     fn external(name: &str, bytes: &[u8]) -> ExternalFile {
         ExternalFile {
-            url: format!("https://upstream.invalid/{name}"),
+            url: Some(format!("https://upstream.invalid/{name}")),
+            debian_source: None,
             sha512: sha512_reader(bytes).unwrap(),
             path: None,
         }
@@ -272,6 +319,9 @@ mod tests {
             sources: vec![LookasideSource::parse(&format!("http://127.0.0.1:{port}"))],
             store: store.path().to_path_buf(),
             fetch_upstream: false,
+            debian: crate::debian::DebianArchive {
+                etc_apt: store.path().join("no-apt"),
+            },
         };
         let stored = lookaside.provide("fetched", &file).unwrap();
         assert_eq!(std::fs::read(&stored).unwrap(), b"served bytes\n");

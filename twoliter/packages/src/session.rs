@@ -184,6 +184,9 @@ mod tests {
                 sources: Vec::new(),
                 store: cache.join("lookaside"),
                 fetch_upstream: false,
+                debian: crate::debian::DebianArchive {
+                    etc_apt: cache.join("no-apt"),
+                },
             },
             epoch: 1,
         }

@@ -106,12 +106,22 @@ fn default_release() -> u32 {
     1
 }
 
-/// An upstream source file.
+/// An upstream source file: published at a URL, or a file of a Debian source package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ExternalFile {
-    /// Where upstream publishes it (`https://...`).
-    pub url: String,
+    /// Where upstream publishes it (`https://...`); give this or `debian-source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The Debian source package it belongs to (`<source>=<version>`, e.g.
+    /// `grub2=2.06-13+deb12u2`): fetched with `apt-get source --download-only` from the Debian
+    /// mirror this machine's apt uses; `path` names the file (as in the package's `.dsc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[a-z0-9][a-z0-9+.-]+=[0-9A-Za-z.+~:-]+$")
+    )]
+    pub debian_source: Option<DebianSource>,
     /// SHA-512 of its contents, 128 lowercase hex digits.
     #[schemars(regex(pattern = r"^[0-9a-f]{128}$"))]
     pub sha512: String,
@@ -124,9 +134,69 @@ impl ExternalFile {
     /// The file name the spec sees.
     pub fn file_name(&self) -> &str {
         self.path.as_deref().unwrap_or_else(|| {
-            let path = self.url.split(['?', '#']).next().unwrap_or_default();
+            let url = self.url.as_deref().unwrap_or_default();
+            let path = url.split(['?', '#']).next().unwrap_or_default();
             path.rsplit('/').next().unwrap_or_default()
         })
+    }
+
+    /// Where the file comes from, for messages: its URL or its Debian source package.
+    pub fn origin(&self) -> String {
+        match (&self.url, &self.debian_source) {
+            (Some(url), _) => url.clone(),
+            (None, Some(source)) => format!("Debian source package {source}"),
+            (None, None) => "nowhere (no url or debian-source)".into(),
+        }
+    }
+}
+
+/// A Debian source package at one version (`grub2=2.06-13+deb12u2`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DebianSource {
+    /// The source package name (`grub2`).
+    pub package: String,
+    /// Its Debian version (`2.06-13+deb12u2`).
+    pub version: String,
+}
+
+impl TryFrom<String> for DebianSource {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let (package, version) = text.split_once('=').ok_or_else(|| {
+            format!("`{text}` is not `<source package>=<version>` (e.g. `grub2=2.06-13+deb12u2`)")
+        })?;
+        let package_ok = package.len() >= 2
+            && package.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && package
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c));
+        let version_ok = version.starts_with(|c: char| c.is_ascii_digit())
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c));
+        if !package_ok || !version_ok {
+            return Err(format!(
+                "`{text}` is not `<source package>=<version>`: Debian source names are lowercase letters, digits and `+.-`, versions start with a digit"
+            ));
+        }
+        Ok(DebianSource {
+            package: package.into(),
+            version: version.into(),
+        })
+    }
+}
+
+impl From<DebianSource> for String {
+    fn from(source: DebianSource) -> String {
+        source.to_string()
+    }
+}
+
+impl std::fmt::Display for DebianSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.package, self.version)
     }
 }
 
@@ -211,19 +281,46 @@ impl PackageManifest {
         let mut names = Vec::new();
         for (index, file) in self.external_files.iter().enumerate() {
             let key = format!("external-files[{index}]");
-            let scheme_ok = file.url.starts_with("https://") || file.url.starts_with("http://");
-            let host_ok = file
-                .url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.split('/').next())
-                .is_some_and(|host| !host.is_empty());
-            if !scheme_ok || !host_ok {
-                problems.push(problem(
-                    &format!("{key}.url"),
-                    &file.url,
-                    format!("`{}` is not an http(s) URL", file.url),
-                    "give the full upstream URL, e.g. `https://example.org/pkg-1.0.tar.gz`".into(),
-                ));
+            match (&file.url, &file.debian_source) {
+                (Some(url), None) => {
+                    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+                    let host_ok = url
+                        .split_once("://")
+                        .and_then(|(_, rest)| rest.split('/').next())
+                        .is_some_and(|host| !host.is_empty());
+                    if !scheme_ok || !host_ok {
+                        problems.push(problem(
+                            &format!("{key}.url"),
+                            url,
+                            format!("`{url}` is not an http(s) URL"),
+                            "give the full upstream URL, e.g. `https://example.org/pkg-1.0.tar.gz`"
+                                .into(),
+                        ));
+                    }
+                }
+                (None, Some(source)) => {
+                    if file.path.is_none() {
+                        problems.push(problem(
+                            &format!("{key}.path"),
+                            &source.to_string(),
+                            format!("a file of Debian source package {source} needs `path:`"),
+                            "set `path:` to the file's name as the package's .dsc lists it, e.g. `grub2_2.06.orig.tar.xz`".into(),
+                        ));
+                    }
+                }
+                (Some(url), Some(_)) => problems.push(problem(
+                    &format!("{key}.debian-source"),
+                    url,
+                    "an external file has both `url` and `debian-source`".into(),
+                    "keep the one it is fetched from".into(),
+                )),
+                (None, None) => problems.push(problem(
+                    &key,
+                    file.file_name(),
+                    "an external file needs `url` or `debian-source`".into(),
+                    "give the upstream URL, or `debian-source: <source>=<version>` with `path:`"
+                        .into(),
+                )),
             }
             if !is_lower_hex(&file.sha512, 128) {
                 problems.push(problem(
@@ -241,7 +338,7 @@ impl PackageManifest {
             if name.is_empty() || name.contains('/') || name == "." || name == ".." {
                 problems.push(problem(
                     &format!("{key}.path"),
-                    &file.url,
+                    &file.origin(),
                     format!("`{name}` is not a plain file name"),
                     "set `path:` to a file name without `/`".into(),
                 ));

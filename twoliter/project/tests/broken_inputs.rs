@@ -158,6 +158,10 @@ fn cases() -> Vec<Case> {
         case("missing spec", vec![("kits/k/packages/a/a.spec", None)], vec!["kits/k/packages/a/package.yaml", "cannot read spec file", "add `a.spec` beside package.yaml"]),
         case("bad sha512", vec![package_a("name: a\nversion: \"1.0\"\nexternal-files:\n  - url: https://example.com/a.tgz\n    sha512: 1234\n")], vec!["kits/k/packages/a/package.yaml:6:13: external-files[0].sha512:", "`1234` is not a SHA-512 digest (4 characters", "sha512sum"]),
         case("bad url", vec![package_a(&format!("name: a\nversion: \"1.0\"\nexternal-files:\n  - url: ftp://example.com/a.tgz\n    sha512: {sha}\n"))], vec!["external-files[0].url", "`ftp://example.com/a.tgz` is not an http(s) URL"]),
+        case("debian source without path", vec![package_a(&format!("name: a\nversion: \"1.0\"\nexternal-files:\n  - debian-source: grub2=2.06-13\n    sha512: {sha}\n"))], vec!["external-files[0].path", "a file of Debian source package grub2=2.06-13 needs `path:`", ".dsc"]),
+        case("bad debian source", vec![package_a(&format!("name: a\nversion: \"1.0\"\nexternal-files:\n  - debian-source: grub2\n    path: a.tgz\n    sha512: {sha}\n"))], vec!["external-files", "`grub2` is not `<source package>=<version>`"]),
+        case("url and debian source", vec![package_a(&format!("name: a\nversion: \"1.0\"\nexternal-files:\n  - url: https://example.com/a.tgz\n    debian-source: grub2=2.06-13\n    sha512: {sha}\n"))], vec!["external-files[0].debian-source", "both `url` and `debian-source`"]),
+        case("external file from nowhere", vec![package_a(&format!("name: a\nversion: \"1.0\"\nexternal-files:\n  - path: a.tgz\n    sha512: {sha}\n"))], vec!["external-files[0]", "needs `url` or `debian-source`"]),
         case("duplicate external file", vec![package_a(&format!("name: a\nversion: \"1.0\"\nexternal-files:\n  - url: https://x.example/a.tgz\n    sha512: {sha}\n  - url: https://y.example/a.tgz\n    sha512: {sha}\n"))], vec!["external-files[1].path", "two external files are both named `a.tgz`"]),
         case("duplicate package", vec![
             set("kits/other/kit.yaml", format!("{KIT_SCHEMA}name: other\n")),

@@ -20,8 +20,13 @@ use twoliter_project::Arch;
 const RECIPE_VERSION: &str = "1";
 
 /// The Debian packages of the development SDK: RPM tooling, a C toolchain and what the kernel
-/// build needs, filesystem and image tools, boot loaders, busybox and the kernel source.
+/// build needs, what GRUB's build from Debian's source package needs (autotools, autopoint,
+/// python3, the 32-bit multilib for i386-pc), filesystem and image tools, busybox and the
+/// kernel source.
 pub const SDK_PACKAGES: &[&str] = &[
+    "autoconf",
+    "automake",
+    "autopoint",
     "bash",
     "bc",
     "bison",
@@ -35,8 +40,8 @@ pub const SDK_PACKAGES: &[&str] = &[
     "file",
     "flex",
     "gcc",
-    "grub-efi-amd64-bin",
-    "grub-pc-bin",
+    "gcc-multilib",
+    "gettext",
     "kmod",
     "libelf-dev",
     "libssl-dev",
@@ -45,6 +50,8 @@ pub const SDK_PACKAGES: &[&str] = &[
     "make",
     "mtools",
     "patch",
+    "pkg-config",
+    "python3",
     "qemu-utils",
     "rpm",
     "xz-utils",

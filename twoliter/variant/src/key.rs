@@ -9,7 +9,7 @@ use twoliter_packages::inputs::{sha256_text, Inputs};
 use twoliter_project::Variant;
 
 /// Bump when composing or assembling changes, so existing images are rebuilt.
-pub const IMAGE_LOGIC_VERSION: &str = "twoliter-variant-3";
+pub const IMAGE_LOGIC_VERSION: &str = "twoliter-variant-4";
 
 /// The named inputs of one image build.
 pub(crate) fn image_inputs(
