@@ -309,7 +309,7 @@ fi
 # ---------------------------------------------------------------- qcow2 and vmdk
 # The same variant built as the converted formats (the packages are cached, only the image is
 # assembled again): each boots from firmware the same way; the vmdk behind VMware's paravirtual
-# SCSI controller as on vSphere, from SeaBIOS (which drives PVSCSI; Debian's OVMF has no PVSCSI
+# SCSI controller with a vmxnet3 NIC (isolated user networking) as on vSphere, from SeaBIOS (which drives PVSCSI; Debian's OVMF has no PVSCSI
 # driver) through GRUB. QEMU writes to a streamOptimized vmdk only through a snapshot.
 for format in qcow2 vmdk; do
     out="$(tl build variant metal-dev --image-format "$format" 2>&1)" || fail "build metal-dev as $format" "$out"
@@ -321,8 +321,10 @@ for format in qcow2 vmdk; do
         how="virtio-blk"
     else
         FIRMWARE=seabios booted "$converted" "$format" -drive "file=$converted,format=vmdk,if=none,id=os,snapshot=on" \
-            -device pvscsi,id=pvscsi -device scsi-hd,drive=os,bus=pvscsi.0
-        how="PVSCSI, SeaBIOS → GRUB"
+            -device pvscsi,id=pvscsi -device scsi-hd,drive=os,bus=pvscsi.0 \
+            -netdev user,id=net,restrict=on -device vmxnet3,netdev=net
+        grep -Eq "vmxnet3 [0-9a-f:.]+ eth0: NIC Link is Up" <<<"$log" || fail "the kernel drives VMware's vmxnet3 NIC" "$log"
+        how="PVSCSI disk and vmxnet3 NIC (eth0 link up), SeaBIOS → GRUB"
     fi
     grep -q "$ready" <<<"$log" && grep -Eq "(boot-stage|gptprio): bank A chosen as successful" <<<"$log" \
         && grep -q "EXT4-fs (dm-0): mounted" <<<"$log" \
