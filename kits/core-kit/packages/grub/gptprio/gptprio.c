@@ -588,7 +588,7 @@ grub_cmd_next (grub_extcmd_context_t ctxt, int argc, char **args)
 	}
       if (!best_entry)
 	{
-	  int seconds = state[OPT_RESET].set ? grub_strtoul (state[OPT_RESET].arg, 0, 10) : -1;
+	  int seconds = state[OPT_RESET].set ? (int) grub_strtoul (state[OPT_RESET].arg, 0, 10) : -1;
 	  grub_printf ("gptprio: nothing bootable: no BOOT partition has priority > 0 and either "
 		       "the successful bit or tries left");
 	  print_candidates (&g);
@@ -619,8 +619,14 @@ grub_cmd_next (grub_extcmd_context_t ctxt, int argc, char **args)
 
       if (!has_files (name, best, state[OPT_REQUIRE].set ? state[OPT_REQUIRE].args : 0, bank))
 	{
-	  if (nfailed < MAX_BANKS)
-	    failed[nfailed++] = best;
+	  /* Every failed bank is left out of the next choice, so the loop ends.  */
+	  if (nfailed == MAX_BANKS)
+	    {
+	      err = grub_error (GRUB_ERR_UNKNOWN_DEVICE,
+				"gptprio.next: more than %d BOOT partitions failed", MAX_BANKS);
+	      break;
+	    }
+	  failed[nfailed++] = best;
 	  continue;
 	}
       if (state[OPT_DEVICE].set)
