@@ -220,9 +220,31 @@ impl Server {
         self.listener.set_nonblocking(true).map_err(socket_err)?;
         runtime.block_on(async {
             let listener = tokio::net::UnixListener::from_std(self.listener).map_err(socket_err)?;
+            notify_ready();
             service::serve(listener, self.controller, self.max_connections).await;
             Ok(())
         })
+    }
+}
+
+/// Tells systemd that the API is served (`READY=1` on `$NOTIFY_SOCKET`, what `sd_notify` does)
+/// when it started the server as a `Type=notify` service; nothing otherwise. A failure is
+/// logged: systemd then times the start out, which says more than failing here would.
+fn notify_ready() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str());
+    let address = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name),
+        None => SocketAddr::from_pathname(&target),
+    };
+    let sent =
+        address.and_then(|address| UnixDatagram::unbound()?.send_to_addr(b"READY=1", &address));
+    if let Err(e) = sent {
+        tracing::warn!("cannot notify systemd on {}: {e}", target.to_string_lossy());
     }
 }
 

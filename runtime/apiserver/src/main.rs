@@ -14,7 +14,7 @@ struct Args {
     #[arg(long, default_value = "/run/api.sock")]
     socket_path: PathBuf,
     /// The datastore to serve (its `current` link).
-    #[arg(long)]
+    #[arg(long, default_value = datastore::DEFAULT_CURRENT_PATH)]
     datastore_path: PathBuf,
     /// Group ID to give the socket.
     #[arg(long)]

@@ -57,6 +57,13 @@ pub mod store;
 pub mod version;
 
 pub use error::{Error, Result};
+
+/// Where a host keeps its versioned datastores (on PRIVATE, as on Bottlerocket): storewolf's
+/// `--data-store-base-path` default.
+pub const DEFAULT_BASE_PATH: &str = "/var/lib/bottlerocket/datastore";
+/// The host's live datastore (the `current` link under [`DEFAULT_BASE_PATH`]): the apiserver's
+/// and thar-be-settings' `--datastore-path` default.
+pub const DEFAULT_CURRENT_PATH: &str = "/var/lib/bottlerocket/datastore/current";
 pub use key::{Key, KeyType, KEY_SEPARATOR, MAX_KEY_LEN};
 pub use serialization::{
     from_pairs, to_pairs, to_pairs_with_prefix, validate_data_value, validate_metadata_value,

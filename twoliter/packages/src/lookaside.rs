@@ -40,7 +40,7 @@ pub struct Lookaside {
     pub store: PathBuf,
     /// Also try each file's upstream URL.
     pub fetch_upstream: bool,
-    /// Where files of Debian source packages are fetched from (always tried for them, after
+    /// Where files of Debian packages are fetched from (always tried for them, after
     /// the lookaside sources: the machine's own Debian mirror is a package registry, as for
     /// the SDK).
     pub debian: crate::debian::DebianArchive,
@@ -154,12 +154,10 @@ impl Lookaside {
                 None => {}
             }
         }
-        if let Some(source) = &file.debian_source {
-            looked.push(format!("Debian source package {source}"));
-            let found = self
-                .debian
-                .files_of(source, &self.store)
-                .and_then(|dir| {
+        let from_debian = match (&file.debian_source, &file.debian_package) {
+            (Some(source), _) => Some((
+                format!("Debian source package {source}"),
+                self.debian.files_of(source, &self.store).and_then(|dir| {
                     let path = dir.join(name);
                     if path.is_file() {
                         Ok(path)
@@ -169,7 +167,21 @@ impl Lookaside {
                             file_list(&dir)
                         ))
                     }
-                });
+                }),
+            )),
+            (None, Some(binary)) => Some((
+                format!("Debian package {binary}"),
+                match file.deb_architecture() {
+                    Some(arch) => self.debian.deb_of(binary, arch, &self.store),
+                    None => Err(format!(
+                        "`path: {name}` does not name the architecture of Debian package {binary}: use `<package>_<version>_<arch>.deb`"
+                    )),
+                },
+            )),
+            (None, None) => None,
+        };
+        if let Some((origin, found)) = from_debian {
+            looked.push(origin);
             match found {
                 Ok(path) => match self.store_copy(&path, &stored, file) {
                     Ok(()) => return Ok(stored),
@@ -302,6 +314,7 @@ mod tests {
         ExternalFile {
             url: Some(format!("https://upstream.invalid/{name}")),
             debian_source: None,
+            debian_package: None,
             sha512: sha512_reader(bytes).unwrap(),
             path: None,
         }

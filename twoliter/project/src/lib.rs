@@ -22,7 +22,7 @@ pub use diagnostic::{error_chain, Diagnostic, Diagnostics};
 pub use epoch::{Epochs, InvalidEpoch};
 pub use infra::{AwsConfig, Infra, InfraConfig, RepoConfig, SigningKeyConfig};
 pub use layout::ProjectLayout;
-pub use package::{DebianSource, ExternalFile, KitManifest, Package, PackageManifest, RustTarget};
+pub use package::{DebianPackage, ExternalFile, KitManifest, Package, PackageManifest, RustTarget};
 pub use project::{
     at, closest_name, discover, Kit, LockWriteError, Project, ProjectError, UnknownVariant,
 };

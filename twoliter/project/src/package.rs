@@ -106,11 +106,13 @@ fn default_release() -> u32 {
     1
 }
 
-/// An upstream source file: published at a URL, or a file of a Debian source package.
+/// An upstream file: published at a URL, a file of a Debian source package, or a Debian binary
+/// package (`.deb`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ExternalFile {
-    /// Where upstream publishes it (`https://...`); give this or `debian-source`.
+    /// Where upstream publishes it (`https://...`); give this, `debian-source` or
+    /// `debian-package`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The Debian source package it belongs to (`<source>=<version>`, e.g.
@@ -121,7 +123,17 @@ pub struct ExternalFile {
         with = "Option<String>",
         regex(pattern = r"^[a-z0-9][a-z0-9+.-]+=[0-9A-Za-z.+~:-]+$")
     )]
-    pub debian_source: Option<DebianSource>,
+    pub debian_source: Option<DebianPackage>,
+    /// A Debian binary package (`<package>=<version>`, e.g. `libc6=2.36-9+deb12u14`): its
+    /// `.deb`, fetched with `apt-get download` from the Debian mirror this machine's apt uses,
+    /// for the architecture `path` ends with (`libc6_2.36-9+deb12u14_amd64.deb`). Specs unpack
+    /// it with `dpkg-deb -x`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[a-z0-9][a-z0-9+.-]+=[0-9A-Za-z.+~:-]+$")
+    )]
+    pub debian_package: Option<DebianPackage>,
     /// SHA-512 of its contents, 128 lowercase hex digits.
     #[schemars(regex(pattern = r"^[0-9a-f]{128}$"))]
     pub sha512: String,
@@ -140,32 +152,43 @@ impl ExternalFile {
         })
     }
 
-    /// Where the file comes from, for messages: its URL or its Debian source package.
+    /// Where the file comes from, for messages: its URL or its Debian package.
     pub fn origin(&self) -> String {
-        match (&self.url, &self.debian_source) {
-            (Some(url), _) => url.clone(),
-            (None, Some(source)) => format!("Debian source package {source}"),
-            (None, None) => "nowhere (no url or debian-source)".into(),
+        match (&self.url, &self.debian_source, &self.debian_package) {
+            (Some(url), _, _) => url.clone(),
+            (None, Some(source), _) => format!("Debian source package {source}"),
+            (None, None, Some(binary)) => format!("Debian package {binary}"),
+            (None, None, None) => "nowhere (no url, debian-source or debian-package)".into(),
         }
+    }
+
+    /// The Debian architecture of a `.deb` named `<package>_<version>_<arch>.deb` (`amd64`).
+    pub fn deb_architecture(&self) -> Option<&str> {
+        let stem = self.path.as_deref()?.strip_suffix(".deb")?;
+        let (_, arch) = stem.rsplit_once('_')?;
+        DEBIAN_ARCHITECTURES.contains(&arch).then_some(arch)
     }
 }
 
-/// A Debian source package at one version (`grub2=2.06-13+deb12u2`).
+/// The Debian architectures a `.deb` can be for.
+const DEBIAN_ARCHITECTURES: [&str; 3] = ["amd64", "arm64", "all"];
+
+/// A Debian package, source or binary, at one version (`grub2=2.06-13+deb12u2`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct DebianSource {
-    /// The source package name (`grub2`).
+pub struct DebianPackage {
+    /// The package name (`grub2`).
     pub package: String,
     /// Its Debian version (`2.06-13+deb12u2`).
     pub version: String,
 }
 
-impl TryFrom<String> for DebianSource {
+impl TryFrom<String> for DebianPackage {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, String> {
         let (package, version) = text.split_once('=').ok_or_else(|| {
-            format!("`{text}` is not `<source package>=<version>` (e.g. `grub2=2.06-13+deb12u2`)")
+            format!("`{text}` is not `<package>=<version>` (e.g. `grub2=2.06-13+deb12u2`)")
         })?;
         let package_ok = package.len() >= 2
             && package.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -178,23 +201,23 @@ impl TryFrom<String> for DebianSource {
                 .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c));
         if !package_ok || !version_ok {
             return Err(format!(
-                "`{text}` is not `<source package>=<version>`: Debian source names are lowercase letters, digits and `+.-`, versions start with a digit"
+                "`{text}` is not `<package>=<version>`: Debian package names are lowercase letters, digits and `+.-`, versions start with a digit"
             ));
         }
-        Ok(DebianSource {
+        Ok(DebianPackage {
             package: package.into(),
             version: version.into(),
         })
     }
 }
 
-impl From<DebianSource> for String {
-    fn from(source: DebianSource) -> String {
+impl From<DebianPackage> for String {
+    fn from(source: DebianPackage) -> String {
         source.to_string()
     }
 }
 
-impl std::fmt::Display for DebianSource {
+impl std::fmt::Display for DebianPackage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}={}", self.package, self.version)
     }
@@ -281,46 +304,72 @@ impl PackageManifest {
         let mut names = Vec::new();
         for (index, file) in self.external_files.iter().enumerate() {
             let key = format!("external-files[{index}]");
-            match (&file.url, &file.debian_source) {
-                (Some(url), None) => {
-                    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-                    let host_ok = url
-                        .split_once("://")
-                        .and_then(|(_, rest)| rest.split('/').next())
-                        .is_some_and(|host| !host.is_empty());
-                    if !scheme_ok || !host_ok {
-                        problems.push(problem(
-                            &format!("{key}.url"),
-                            url,
-                            format!("`{url}` is not an http(s) URL"),
-                            "give the full upstream URL, e.g. `https://example.org/pkg-1.0.tar.gz`"
-                                .into(),
-                        ));
-                    }
-                }
-                (None, Some(source)) => {
-                    if file.path.is_none() {
-                        problems.push(problem(
-                            &format!("{key}.path"),
-                            &source.to_string(),
-                            format!("a file of Debian source package {source} needs `path:`"),
-                            "set `path:` to the file's name as the package's .dsc lists it, e.g. `grub2_2.06.orig.tar.xz`".into(),
-                        ));
-                    }
-                }
-                (Some(url), Some(_)) => problems.push(problem(
-                    &format!("{key}.debian-source"),
-                    url,
-                    "an external file has both `url` and `debian-source`".into(),
+            let origins = [
+                file.url.as_ref().map(|_| "url"),
+                file.debian_source.as_ref().map(|_| "debian-source"),
+                file.debian_package.as_ref().map(|_| "debian-package"),
+            ];
+            let given: Vec<&str> = origins.into_iter().flatten().collect();
+            if given.len() > 1 {
+                problems.push(problem(
+                    &format!("{key}.{}", given[1]),
+                    given[1],
+                    format!(
+                        "an external file has both `{}` and `{}`",
+                        given[0], given[1]
+                    ),
                     "keep the one it is fetched from".into(),
-                )),
-                (None, None) => problems.push(problem(
+                ));
+            }
+            if let Some(url) = &file.url {
+                let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+                let host_ok = url
+                    .split_once("://")
+                    .and_then(|(_, rest)| rest.split('/').next())
+                    .is_some_and(|host| !host.is_empty());
+                if !scheme_ok || !host_ok {
+                    problems.push(problem(
+                        &format!("{key}.url"),
+                        url,
+                        format!("`{url}` is not an http(s) URL"),
+                        "give the full upstream URL, e.g. `https://example.org/pkg-1.0.tar.gz`"
+                            .into(),
+                    ));
+                }
+            }
+            if let (Some(source), None) = (&file.debian_source, &file.path) {
+                problems.push(problem(
+                    &format!("{key}.path"),
+                    &source.to_string(),
+                    format!("a file of Debian source package {source} needs `path:`"),
+                    "set `path:` to the file's name as the package's .dsc lists it, e.g. `grub2_2.06.orig.tar.xz`".into(),
+                ));
+            }
+            if let Some(binary) = &file.debian_package {
+                if file.deb_architecture().is_none() {
+                    problems.push(problem(
+                        &format!("{key}.path"),
+                        &binary.to_string(),
+                        format!(
+                            "Debian package {binary} needs `path: <package>_<version>_<arch>.deb`, the architecture one of {}",
+                            DEBIAN_ARCHITECTURES.join(", ")
+                        ),
+                        format!(
+                            "e.g. `path: {}_{}_amd64.deb` (without the version's epoch)",
+                            binary.package,
+                            binary.version.rsplit(':').next().unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+            if given.is_empty() {
+                problems.push(problem(
                     &key,
                     file.file_name(),
-                    "an external file needs `url` or `debian-source`".into(),
-                    "give the upstream URL, or `debian-source: <source>=<version>` with `path:`"
+                    "an external file needs `url`, `debian-source` or `debian-package`".into(),
+                    "give the upstream URL, `debian-source: <source>=<version>` with `path:`, or `debian-package: <package>=<version>` with `path:`"
                         .into(),
-                )),
+                ));
             }
             if !is_lower_hex(&file.sha512, 128) {
                 problems.push(problem(

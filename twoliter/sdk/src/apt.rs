@@ -18,25 +18,9 @@ pub struct AptSource {
 /// first `deb` source with the `main` component whose suite is a release, not an `-updates`,
 /// `-security` or `-backports` pocket.
 pub fn main_source(etc_apt: &Path) -> Option<AptSource> {
-    let mut files = vec![etc_apt.join("sources.list")];
-    if let Ok(entries) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
-        let mut more: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|ext| ext == "list" || ext == "sources")
-            })
-            .collect();
-        more.sort();
-        files.extend(more);
-    }
-    files.iter().find_map(|file| {
+    source_files(etc_apt).iter().find_map(|file| {
         let text = std::fs::read_to_string(file).ok()?;
-        let entries = if file.extension().is_some_and(|e| e == "sources") {
-            deb822_entries(&text)
-        } else {
-            one_line_entries(&text)
-        };
+        let entries = entries_of(file, &text);
         entries
             .into_iter()
             .find(|(uri, suite, components)| {
@@ -50,6 +34,65 @@ pub fn main_source(etc_apt: &Path) -> Option<AptSource> {
                 file: file.clone(),
             })
     })
+}
+
+/// The main Debian archive ([`main_source`]) followed by the `-updates` and `-security`
+/// pockets of the same release that the apt configuration names (with `main`): where a
+/// release's fixed packages are published. Empty when there is no main archive.
+pub fn release_sources(etc_apt: &Path) -> Vec<AptSource> {
+    let Some(main) = main_source(etc_apt) else {
+        return Vec::new();
+    };
+    let pockets = [
+        format!("{}-updates", main.suite),
+        format!("{}-security", main.suite),
+    ];
+    let mut sources = vec![main.clone()];
+    for file in source_files(etc_apt) {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for (uri, suite, components) in entries_of(&file, &text) {
+            if pockets.contains(&suite)
+                && components.iter().any(|c| c == "main")
+                && uri.starts_with("http")
+                && !sources.iter().any(|s| s.suite == suite)
+            {
+                sources.push(AptSource {
+                    uri: uri.trim_end_matches('/').to_string(),
+                    suite,
+                    file: file.clone(),
+                });
+            }
+        }
+    }
+    sources
+}
+
+/// `sources.list`, then `sources.list.d/*.{list,sources}` in name order.
+fn source_files(etc_apt: &Path) -> Vec<PathBuf> {
+    let mut files = vec![etc_apt.join("sources.list")];
+    if let Ok(entries) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
+        let mut more: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|ext| ext == "list" || ext == "sources")
+            })
+            .collect();
+        more.sort();
+        files.extend(more);
+    }
+    files
+}
+
+/// The entries of one sources file, in either format.
+fn entries_of(file: &Path, text: &str) -> Vec<Entry> {
+    if file.extension().is_some_and(|e| e == "sources") {
+        deb822_entries(text)
+    } else {
+        one_line_entries(text)
+    }
 }
 
 type Entry = (String, String, Vec<String>);
@@ -123,6 +166,19 @@ mod tests {
         let source = main_source(dir.path()).unwrap();
         assert_eq!(source.uri, "http://mirror.example/debian");
         assert_eq!(source.suite, "bookworm");
+        let release: Vec<(String, String)> = release_sources(dir.path())
+            .into_iter()
+            .map(|s| (s.uri, s.suite))
+            .collect();
+        assert_eq!(
+            release,
+            [
+                ("http://mirror.example/debian", "bookworm"),
+                ("http://mirror.example/debian-security", "bookworm-security"),
+                ("http://mirror.example/debian", "bookworm-updates"),
+            ]
+            .map(|(u, s)| (u.to_string(), s.to_string()))
+        );
     }
 
     #[test]

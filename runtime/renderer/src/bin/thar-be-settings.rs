@@ -23,7 +23,7 @@ use renderer::{apply, ApplyError, Options, Selection};
 #[command(name = "thar-be-settings", version)]
 struct Args {
     /// Datastore path (a version directory or the `current` link).
-    #[arg(long)]
+    #[arg(long, default_value = datastore::DEFAULT_CURRENT_PATH)]
     datastore_path: PathBuf,
     /// Render every service instead of reading changed keys from stdin.
     #[arg(long)]
